@@ -1,0 +1,49 @@
+"""symrates: rate-based neural population models as sympy equations.
+
+Models are written as operator → node → edge → circuit templates (in Python or in PyRates' YAML
+format), held as sympy expression graphs, analysed on their exact symbolic form and simulated.
+
+Examples
+--------
+>>> import symrates as sr
+>>> system = sr.build("jansen_rit.JRC")
+>>> res = sr.simulate(system, 1.0, dt=1e-4)                  # doctest: +SKIP
+"""
+
+from ._version import __version__
+from .errors import (
+    CodegenError,
+    CompilationError,
+    ConvergenceError,
+    EquationParseError,
+    IntegrationError,
+    ModelDefinitionError,
+    SymratesError,
+    SymratesWarning,
+)
+from .frontend.templates import CircuitTemplate, EdgeTemplate, NodeTemplate, OperatorTemplate
+from .frontend.yaml_io import list_models, load, save, to_yaml
+from .ir.build import build
+from .ir.system import SymbolicSystem
+
+__all__ = [
+    "__version__",
+    "OperatorTemplate",
+    "NodeTemplate",
+    "EdgeTemplate",
+    "CircuitTemplate",
+    "load",
+    "save",
+    "to_yaml",
+    "list_models",
+    "build",
+    "SymbolicSystem",
+    "SymratesError",
+    "SymratesWarning",
+    "ModelDefinitionError",
+    "EquationParseError",
+    "CodegenError",
+    "CompilationError",
+    "IntegrationError",
+    "ConvergenceError",
+]

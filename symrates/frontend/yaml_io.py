@@ -1,0 +1,416 @@
+"""Templates in YAML, in PyRates' template format.
+
+A YAML file holds top-level templates. Each has a ``base``: a class name (``OperatorTemplate``,
+``NodeTemplate``, ``EdgeTemplate``, ``CircuitTemplate``) or another template to inherit from.
+Files are read with ``yaml.safe_load`` and nothing in them is ever executed.
+
+References
+    ``Name`` (same file), ``family.Name`` (``symrates/models/family.yaml`` or a file
+    ``family.yaml`` next to / above the referring file), ``pkg.module.Name`` (``pkg/module.yaml``
+    searched in the folders above the referring file and on the Python path) and
+    ``path/to/file.yaml:Name``.
+
+Inheritance
+    ``equations`` given as a list replaces the base's; as a mapping ``{replace: {old: new},
+    add: [...], remove: [...]}`` it edits them symbolically (``old`` may be a symbol or a
+    sub-expression). ``variables`` override the base's one by one; ``operators`` and ``edges``
+    replace; ``nodes``/``circuits`` are merged by name.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import ModelDefinitionError
+from .parsing import parse_equation, parse_expression
+
+from .templates import (
+    CircuitTemplate,
+    EdgeTemplate,
+    NodeTemplate,
+    OperatorTemplate,
+    Variable,
+)
+
+__all__ = ["load", "list_models", "to_yaml", "save", "MODELS_DIR"]
+
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+_CLASSES = {
+    "OperatorTemplate": OperatorTemplate,
+    "NodeTemplate": NodeTemplate,
+    "EdgeTemplate": EdgeTemplate,
+    "CircuitTemplate": CircuitTemplate,
+}
+_KEYS = {
+    OperatorTemplate: {"equations", "variables"},
+    NodeTemplate: {"operators"},
+    EdgeTemplate: {"operators"},
+    CircuitTemplate: {"nodes", "circuits", "edges"},
+}
+_COMMON = {"base", "description", "label"}
+_SUFFIXES = (".yaml", ".yml")
+
+
+class _File:
+    """One parsed YAML file and the templates built from it (cached per file and mtime)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ModelDefinitionError(f"Cannot read model file {str(path)!r}: {exc}.") from exc
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            problem = getattr(exc, "problem", None) or str(exc)
+            raise ModelDefinitionError(
+                f"Malformed YAML in {str(path)!r}{where}: {problem}. Fix the file's syntax "
+                f"(indentation, quotes, colons)."
+            ) from exc
+        if data is None:
+            data = {}
+        if not isinstance(data, Mapping):
+            raise ModelDefinitionError(
+                f"Model file {str(path)!r} must hold a mapping of template names to templates, "
+                f"found a {type(data).__name__}."
+            )
+        self.data = dict(data)
+        self.built: dict[str, Any] = {}
+        self.building: list[str] = []
+
+    def names(self) -> list[str]:
+        return [k for k, v in self.data.items() if isinstance(v, Mapping) and "base" in v]
+
+    # -- references ----------------------------------------------------------------------------
+    def ref(self, name: Any, where: str):
+        if not isinstance(name, str):
+            raise ModelDefinitionError(f"{where}: expected a template name, got {name!r}.")
+        if name in self.data:
+            return self.template(name)
+        return _load(name, origin=self.path, where=f"{where} in {str(self.path)!r}")
+
+    # -- templates -----------------------------------------------------------------------------
+    def template(self, name: str):
+        if name in self.built:
+            return self.built[name]
+        if name not in self.data:
+            raise ModelDefinitionError(
+                f"No template {name!r} in {str(self.path)!r}. Templates there: "
+                f"{', '.join(self.names()) or 'none'}."
+            )
+        if name in self.building:
+            chain = " -> ".join([*self.building[self.building.index(name):], name])
+            raise ModelDefinitionError(
+                f"Templates in {str(self.path)!r} refer to each other in a cycle: {chain}."
+            )
+        self.building.append(name)
+        try:
+            tpl = self._make(name, self.data[name])
+        finally:
+            self.building.pop()
+        self.built[name] = tpl
+        return tpl
+
+    def _make(self, name: str, spec: Any):
+        where = f"template {name!r} in {str(self.path)!r}"
+        if not isinstance(spec, Mapping) or "base" not in spec:
+            raise ModelDefinitionError(
+                f"{where} must be a mapping with a 'base' (a template class such as "
+                f"OperatorTemplate, or another template to inherit from)."
+            )
+        base = spec["base"]
+        if isinstance(base, str) and base in _CLASSES:
+            cls, parent = _CLASSES[base], None
+        else:
+            parent = self.ref(base, f"base of {where}")
+            cls = type(parent)
+        unknown = set(spec) - _COMMON - _KEYS[cls]
+        if unknown:
+            raise ModelDefinitionError(
+                f"{where} has unknown keys {sorted(unknown)}; a {cls.__name__} takes "
+                f"{sorted(_COMMON | _KEYS[cls])}."
+            )
+        description = spec.get("description", parent.description if parent else "")
+        if cls is OperatorTemplate:
+            return self._operator(name, spec, parent, description, where)
+        if cls in (NodeTemplate, EdgeTemplate):
+            ops = spec.get("operators", parent.operators if parent else None)
+            if ops is None:
+                raise ModelDefinitionError(f"{where} needs 'operators'.")
+            return cls(name, self._operators(ops, where), description=description)
+        return self._circuit(name, spec, parent, description, where)
+
+    def _operators(self, ops: Any, where: str):
+        if isinstance(ops, (str, OperatorTemplate)):
+            ops = [ops]
+        if isinstance(ops, Mapping):
+            return {self._op(o, where): (v or {}) for o, v in ops.items()}
+        if isinstance(ops, (list, tuple)):
+            return [self._op(o, where) for o in ops]
+        raise ModelDefinitionError(
+            f"'operators' of {where} must be a list of operator names or a mapping "
+            f"{{operator: {{variable: value}}}}, got {ops!r}."
+        )
+
+    def _op(self, op: Any, where: str):
+        return op if isinstance(op, OperatorTemplate) else self.ref(op, f"operator of {where}")
+
+    def _operator(self, name, spec, parent, description, where):
+        variables = dict(parent.variables) if parent else {}
+        new_vars = spec.get("variables", {}) or {}
+        if not isinstance(new_vars, Mapping):
+            raise ModelDefinitionError(f"'variables' of {where} must be a mapping.")
+        for var, decl in new_vars.items():
+            variables[var] = Variable.parse(decl, name=str(var), where=where)
+        equations = spec.get("equations", parent.equations if parent else None)
+        if equations is None:
+            raise ModelDefinitionError(f"{where} needs 'equations'.")
+        if isinstance(equations, Mapping):
+            if parent is None:
+                raise ModelDefinitionError(
+                    f"{where} edits equations ({sorted(equations)}) but has no base template "
+                    f"to edit; give the equations as a list."
+                )
+            equations = _edit_equations(parent, variables, equations, where)
+        return OperatorTemplate(name, equations, variables, description=description)
+
+    def _circuit(self, name, spec, parent, description, where):
+        nodes: dict[str, Any] = dict(parent.nodes) if parent else {}
+        for key in ("nodes", "circuits"):
+            block = spec.get(key) or {}
+            if not isinstance(block, Mapping):
+                raise ModelDefinitionError(f"'{key}' of {where} must be a mapping name -> template.")
+            for node, ref in block.items():
+                nodes[str(node)] = ref if not isinstance(ref, str) else self.ref(
+                    ref, f"node {node!r} of {where}")
+        edges = spec.get("edges", None)
+        if edges is None:
+            edges = parent.edges if parent else ()
+        else:
+            if not isinstance(edges, (list, tuple)):
+                raise ModelDefinitionError(f"'edges' of {where} must be a list of 4-element lists.")
+            edges = [self._edge(e, where) for e in edges]
+        return CircuitTemplate(name, nodes, edges, description=description)
+
+    def _edge(self, edge: Any, where: str):
+        if isinstance(edge, (list, tuple)) and len(edge) > 2 and isinstance(edge[2], str):
+            edge = list(edge)
+            edge[2] = self.ref(edge[2], f"edge {edge[0]} -> {edge[1]} of {where}")
+        return edge
+
+
+def _edit_equations(parent: OperatorTemplate, variables: Mapping[str, Variable],
+                    edits: Mapping, where: str) -> list[str]:
+    """Apply ``{replace: {old: new}, add: [...], remove: [...]}`` to the parent's equations."""
+    import sympy
+
+    from .printing import equation_text
+
+    unknown = set(edits) - {"replace", "add", "remove"}
+    if unknown:
+        raise ModelDefinitionError(
+            f"The equations block of {where} has unknown keys {sorted(unknown)}; allowed: "
+            f"replace, add, remove."
+        )
+    symbols = {v: sympy.Symbol(v, real=True) for v in variables}
+    parsed = [parse_equation(eq, symbols, path=where) for eq in parent.equations]
+    replace = edits.get("replace") or {}
+    if not isinstance(replace, Mapping):
+        raise ModelDefinitionError(f"'replace' in the equations of {where} must be a mapping.")
+    pairs = [
+        (parse_expression(str(old), symbols, path=where),
+         parse_expression(str(new), symbols, path=where))
+        for old, new in replace.items()
+    ]
+    out = []
+    removed = edits.get("remove") or []
+    removed = [removed] if isinstance(removed, str) else list(removed)
+    for eq in parsed:
+        if eq.target in removed or eq.text in removed:
+            continue
+        rhs = eq.rhs
+        target = eq.target
+        for old, new in pairs:
+            rhs = rhs.subs(old, new)
+            if isinstance(old, sympy.Symbol) and old.name == target and isinstance(new, sympy.Symbol):
+                target = new.name
+        out.append(equation_text(eq.kind, target, rhs))
+    add = edits.get("add") or []
+    out += [add] if isinstance(add, str) else [str(a) for a in add]
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# finding files
+# --------------------------------------------------------------------------------------------------
+
+_FILES: dict[tuple[str, float], _File] = {}
+
+
+def _open(path: Path) -> _File:
+    path = path.resolve()
+    try:
+        key = (str(path), path.stat().st_mtime)
+    except OSError as exc:
+        raise ModelDefinitionError(f"Cannot read model file {str(path)!r}: {exc}.") from exc
+    if key not in _FILES:
+        _FILES[key] = _File(path)
+    return _FILES[key]
+
+
+def _find_file(parts: list[str], origin: Path | None) -> Path | None:
+    roots: list[Path] = [MODELS_DIR]
+    if origin is not None:
+        roots += list(origin.resolve().parents)
+    roots += [Path(p or os.getcwd()) for p in sys.path]
+    for root in roots:
+        for suffix in _SUFFIXES:
+            candidate = root.joinpath(*parts[:-1], parts[-1] + suffix)
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def _load(ref: str, *, origin: Path | None = None, where: str = ""):
+    if not isinstance(ref, str) or not ref.strip():
+        raise ModelDefinitionError(f"Expected a model reference such as 'jansen_rit.JRC', got {ref!r}.")
+    ref = ref.strip()
+    place = f" ({where})" if where else ""
+    if ":" in ref:
+        file, _, name = ref.rpartition(":")
+        path = Path(file).expanduser()
+        if origin is not None and not path.is_absolute():
+            path = origin.parent / path
+        if not path.is_file():
+            raise ModelDefinitionError(
+                f"Model file {file!r} of reference {ref!r} does not exist{place}."
+            )
+        return _open(path).template(name)
+    parts = ref.split(".")
+    if len(parts) < 2 or not all(p.isidentifier() for p in parts):
+        raise ModelDefinitionError(
+            f"Cannot resolve the model reference {ref!r}{place}: write 'family.Template' for a "
+            f"library model (see symrates.list_models()), 'pkg.module.Template' for a YAML file "
+            f"pkg/module.yaml, or 'path/to/file.yaml:Template'."
+        )
+    path = _find_file(parts[:-1], origin)
+    if path is None:
+        close = [m for m in list_models() if m.split(".")[-1].lower() == parts[-1].lower()]
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise ModelDefinitionError(
+            f"No model file for {ref!r}{place}: looked for {'/'.join(parts[:-1])}.yaml in the "
+            f"model library, the folders above the referring file and the Python path.{hint} "
+            f"Library models: see symrates.list_models()."
+        )
+    return _open(path).template(parts[-1])
+
+
+def load(reference: str):
+    """Load a template from the model library or a YAML file.
+
+    Parameters
+    ----------
+    reference : str
+        ``"family.Template"`` for a library model (``symrates/models/family.yaml``),
+        ``"pkg.module.Template"`` for ``pkg/module.yaml`` on the Python path, or
+        ``"path/to/file.yaml:Template"``.
+
+    Returns
+    -------
+    OperatorTemplate, NodeTemplate, EdgeTemplate or CircuitTemplate
+
+    Examples
+    --------
+    >>> import symrates as sr
+    >>> jrc = sr.load("jansen_rit.JRC")
+    """
+    return _load(reference)
+
+
+def list_models() -> list[str]:
+    """Names of the library's models (circuits and nodes), e.g. ``"jansen_rit.JRC"``."""
+    out = []
+    for path in sorted(MODELS_DIR.glob("*.yaml")):
+        f = _open(path)
+        for name in f.names():
+            try:
+                tpl = f.template(name)
+            except ModelDefinitionError:  # pragma: no cover - library files are tested
+                continue
+            if isinstance(tpl, (NodeTemplate, CircuitTemplate)) and not isinstance(tpl, EdgeTemplate):
+                out.append(f"{path.stem}.{name}")
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# writing
+# --------------------------------------------------------------------------------------------------
+
+
+def _collect(tpl, out: dict[int, tuple[str, Any]], names: set[str]) -> str:
+    """Add ``tpl`` and everything it uses to ``out``; return the name it is written under."""
+    if id(tpl) in out:
+        return out[id(tpl)][0]
+    if isinstance(tpl, OperatorTemplate):
+        body: dict[str, Any] = {
+            "base": "OperatorTemplate",
+            "equations": list(tpl.equations),
+            "variables": {k: v.to_spec() for k, v in tpl.variables.items()},
+        }
+    elif isinstance(tpl, (NodeTemplate, EdgeTemplate)):
+        body = {"base": type(tpl).__name__,
+                "operators": [_collect(op, out, names) for op in tpl.operators]}
+    elif isinstance(tpl, CircuitTemplate):
+        body = {"base": "CircuitTemplate",
+                "nodes": {k: _collect(n, out, names) for k, n in tpl.nodes.items()}}
+        edges = []
+        for e in tpl.edges:
+            row = e.to_list()
+            if e.template is not None:
+                row[2] = _collect(e.template, out, names)
+            edges.append(row)
+        if edges:
+            body["edges"] = edges
+    else:
+        raise ModelDefinitionError(f"Cannot write {tpl!r} as a template.")
+    if tpl.description:
+        body = {"base": body.pop("base"), "description": tpl.description, **body}
+    name = tpl.name
+    k = 2
+    while name in names:
+        name, k = f"{tpl.name}_{k}", k + 1
+    names.add(name)
+    out[id(tpl)] = (name, body)
+    return name
+
+
+def to_yaml(template) -> str:
+    """The template and everything it uses, as YAML text in PyRates' format."""
+    out: dict[int, tuple[str, Any]] = {}
+    _collect(template, out, set())
+    doc = {name: body for name, body in out.values()}
+    return yaml.safe_dump(doc, sort_keys=False, default_flow_style=None, width=100)
+
+
+def save(template, path: str | os.PathLike) -> Path:
+    """Write ``template`` (and everything it uses) to a YAML file; returns the path.
+
+    The file is written to a temporary name and moved into place, so a failure never leaves a
+    half-written file. Load it back with ``load("path.yaml:Name")``.
+    """
+    path = Path(path)
+    text = to_yaml(template)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+

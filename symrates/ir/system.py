@@ -1,0 +1,432 @@
+"""The symbolic system: groups of identical units plus sparse couplings (DESIGN.md §1–§2).
+
+A :class:`Group` holds unit-local sympy expressions (one symbol per variable, not per unit) for
+``n`` identical units; a :class:`Coupling` adds ``W @ source`` of one group to an input of another.
+:class:`SymbolicSystem` bundles them with the path addressing and derives, on demand, the
+flattened sympy view (``rhs``, ``jacobian()``, ``latex()``) used for display and small-system
+analysis. Nothing on the simulation path needs the flattened view.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from types import MappingProxyType
+from typing import Any
+
+import networkx as nx
+import numpy as np
+import scipy.sparse as sp
+import sympy
+
+from ..errors import ModelDefinitionError
+from ..frontend.parsing import TIME, Delay
+from .paths import PathIndex, join, split
+
+__all__ = ["Group", "Coupling", "SymbolicSystem", "order_definitions"]
+
+
+def order_definitions(
+    definitions: Mapping[sympy.Symbol, sympy.Expr], *, where: str,
+    names: Mapping[sympy.Symbol, str] | None = None,
+) -> list[tuple[sympy.Symbol, sympy.Expr]]:
+    """Order algebraic definitions so that each comes after everything it uses.
+
+    Raises
+    ------
+    ModelDefinitionError
+        If the definitions form a cycle; the message lists the variables of the cycle.
+    """
+    names = names or {s: s.name for s in definitions}
+    graph = nx.DiGraph()
+    graph.add_nodes_from(definitions)
+    for sym, expr in definitions.items():
+        for dep in expr.free_symbols & definitions.keys():
+            graph.add_edge(dep, sym)
+    try:
+        order = list(nx.topological_sort(graph))
+    except nx.NetworkXUnfeasible:
+        cycle = nx.find_cycle(graph)
+        loop = " -> ".join(names[a] for a, _ in cycle) + f" -> {names[cycle[0][0]]}"
+        raise ModelDefinitionError(
+            f"Cyclic algebraic equations in {where}: {loop}. Algebraic variables are evaluated "
+            f"before the vector field and cannot depend on themselves; make one of them a state "
+            f"(give it an ODE) or break the loop."
+        ) from None
+    return [(s, definitions[s]) for s in order]
+
+
+def _frozen(d: Mapping) -> Mapping:
+    return MappingProxyType(dict(d))
+
+
+@dataclass(frozen=True, eq=False)
+class Group:
+    """``n`` identical units of one node structure.
+
+    Local names are ``operator/variable``. ``symbols`` maps each local variable to its unit-local
+    symbol, ``param_symbols`` each parameter (including the constant part of every input) to its
+    symbol, and ``cin`` each coupled input to the symbol holding the sum of its couplings.
+    ``algebraic`` lists the algebraic and input definitions in evaluation order; ``derivatives``
+    are aligned with ``states`` and may use algebraic symbols (:attr:`rhs` substitutes them).
+    """
+
+    name: str
+    nodes: tuple[str, ...]
+    states: tuple[str, ...]
+    derivatives: tuple[sympy.Expr, ...]
+    algebraic: tuple[tuple[str, sympy.Expr], ...]
+    symbols: Mapping[str, sympy.Symbol]
+    parameters: tuple[str, ...]
+    param_symbols: Mapping[str, sympy.Symbol]
+    param_values: Mapping[str, np.ndarray]
+    initial: Mapping[str, np.ndarray]
+    cin: Mapping[str, sympy.Symbol]
+    outputs: tuple[str, ...] = ()
+    copies: int = 1
+
+    def __post_init__(self) -> None:
+        for name in ("symbols", "param_symbols", "param_values", "initial", "cin"):
+            object.__setattr__(self, name, _frozen(getattr(self, name)))
+
+    @property
+    def n(self) -> int:
+        """Number of units (node instances × network copies)."""
+        return len(self.nodes) * self.copies
+
+    @cached_property
+    def _substitution(self) -> dict[sympy.Symbol, sympy.Expr]:
+        subs: dict[sympy.Symbol, sympy.Expr] = {}
+        for local, expr in self.algebraic:
+            subs[self.symbols[local]] = expr.xreplace(subs)
+        return subs
+
+    def substitute(self, expr: sympy.Expr) -> sympy.Expr:
+        """Replace algebraic and input variables by their definitions."""
+        return sympy.sympify(expr).xreplace(self._substitution)
+
+    @cached_property
+    def rhs(self) -> tuple[sympy.Expr, ...]:
+        """Derivatives in states, parameters, coupling sums and ``t`` only."""
+        return tuple(self.substitute(d) for d in self.derivatives)
+
+    def value_of(self, local: str) -> sympy.Expr:
+        """The value of a local variable in states, parameters, coupling sums and ``t``."""
+        if local in self.symbols:
+            return self.substitute(self.symbols[local])
+        return self.param_symbols[local]
+
+    @cached_property
+    def algebraic_names(self) -> tuple[str, ...]:
+        return tuple(k for k, _ in self.algebraic)
+
+
+@dataclass(frozen=True, eq=False)
+class Coupling:
+    """``target.target_var[i] += sum_j weights[i, j] * expr(source unit j)(t - delays_ij)``.
+
+    ``delays`` and ``spreads`` are aligned with ``weights.data`` (CSR order), or None when all zero.
+    """
+
+    source: str
+    source_var: str
+    expr: sympy.Expr
+    target: str
+    target_var: str
+    weights: sp.csr_matrix
+    delays: np.ndarray | None = None
+    spreads: np.ndarray | None = None
+
+    @property
+    def has_delays(self) -> bool:
+        return self.delays is not None or self.spreads is not None
+
+
+@dataclass(frozen=True, eq=False)
+class SymbolicSystem:
+    """A model as groups of identical units and sparse couplings.
+
+    Build one with :func:`symrates.build`. Variables are addressed by path (any unambiguous suffix);
+    the flattened sympy view is derived on demand.
+
+    Examples
+    --------
+    >>> import symrates as sr
+    >>> system = sr.build("fitzhugh_nagumo.FHN")
+    >>> system.states
+    ('fhn/fhn_op/v', 'fhn/fhn_op/w')
+    >>> system.rhs.shape
+    (2, 1)
+    """
+
+    name: str
+    groups: tuple[Group, ...]
+    couplings: tuple[Coupling, ...]
+    description: str = ""
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "groups", tuple(self.groups))
+        object.__setattr__(self, "couplings", tuple(self._order_couplings(self.couplings)))
+
+    # -- structure -----------------------------------------------------------------------------
+    def group(self, name: str) -> Group:
+        for g in self.groups:
+            if g.name == name:
+                return g
+        raise KeyError(name)
+
+    def _order_couplings(self, couplings: Sequence[Coupling]) -> list[Coupling]:
+        """Couplings whose source reads a coupled input come after the couplings feeding it."""
+        graph = nx.DiGraph()
+        graph.add_nodes_from(range(len(couplings)))
+        for i, c in enumerate(couplings):
+            src = self.group(c.source)
+            reads = {k for k, s in src.cin.items() if s in c.expr.free_symbols}
+            for j, d in enumerate(couplings):
+                if d.target == c.source and d.target_var in reads:
+                    graph.add_edge(j, i)
+        try:
+            return [couplings[i] for i in nx.topological_sort(graph)]
+        except nx.NetworkXUnfeasible:
+            cycle = nx.find_cycle(graph)
+            loop = " -> ".join(
+                f"{couplings[a].source}/{couplings[a].source_var}" for a, _ in cycle
+            )
+            raise ModelDefinitionError(
+                f"Cyclic algebraic equations in {self.name!r}: the edges {loop} feed each other "
+                f"without a state in between. Make one of the variables a state or break the loop."
+            ) from None
+
+    @cached_property
+    def layout(self) -> Mapping[str, tuple[Group, str, int, int]]:
+        """``{state path: (group, local name, offset in y, length)}`` in vector order."""
+        out: dict[str, tuple[Group, str, int, int]] = {}
+        offset = 0
+        for g in self.groups:
+            for var in g.states:
+                for node in g.nodes:
+                    out[join(node, var)] = (g, var, offset, g.copies)
+                    offset += g.copies
+        return _frozen(out)
+
+    @property
+    def n_states(self) -> int:
+        """Length of the state vector."""
+        return sum(len(g.states) * g.n for g in self.groups)
+
+    @cached_property
+    def states(self) -> tuple[str, ...]:
+        """Full paths of the state variables, in vector order."""
+        return tuple(self.layout)
+
+    def _paths(self, pick) -> tuple[str, ...]:
+        return tuple(join(node, v) for g in self.groups for v in pick(g) for node in g.nodes)
+
+    @cached_property
+    def algebraic_variables(self) -> tuple[str, ...]:
+        """Paths of algebraic variables (not inputs)."""
+        return self._paths(lambda g: [k for k in g.algebraic_names if k not in g.param_symbols])
+
+    @cached_property
+    def inputs(self) -> tuple[str, ...]:
+        """Paths of input variables (their constant parts are in :attr:`parameters`)."""
+        return self._paths(lambda g: [k for k in g.algebraic_names if k in g.param_symbols])
+
+    @cached_property
+    def outputs(self) -> tuple[str, ...]:
+        """Paths of the variables declared as ``output``."""
+        return self._paths(lambda g: g.outputs)
+
+    @cached_property
+    def parameters(self) -> Mapping[str, float]:
+        """Default parameter values ``{path: value}`` (the constant part, for inputs)."""
+        out = {}
+        for g in self.groups:
+            for p in g.parameters:
+                for i, node in enumerate(g.nodes):
+                    vals = g.param_values[p][i * g.copies:(i + 1) * g.copies]
+                    out[join(node, p)] = float(vals[0]) if g.copies == 1 else vals.copy()
+        return _frozen(out)
+
+    @cached_property
+    def initial_state(self) -> np.ndarray:
+        """The declared initial values, as a state vector."""
+        y = np.empty(self.n_states)
+        for path, (g, var, off, length) in self.layout.items():
+            i = g.nodes.index(_node_of(path, var))
+            y[off:off + length] = g.initial[var][i * g.copies:(i + 1) * g.copies]
+        return y
+
+    @cached_property
+    def index(self) -> PathIndex:
+        """Path index over states, algebraic variables, inputs and parameters."""
+        paths = list(dict.fromkeys(
+            self.states + self.algebraic_variables + self.inputs + tuple(self.parameters)
+        ))
+        return PathIndex(paths, model=self.name)
+
+    def resolve(self, path: str, *, what: str = "variable") -> str:
+        """Full path of ``path`` (any unambiguous suffix); errors list candidates."""
+        return self.index.resolve(path, what=what)
+
+    def locate(self, path: str) -> tuple[Group, str, int]:
+        """``(group, local name, node index)`` of a variable or parameter path."""
+        full = self.resolve(path)
+        for g in self.groups:
+            for i, node in enumerate(g.nodes):
+                if full.startswith(node + "/"):
+                    local = full[len(node) + 1:]
+                    if local in g.symbols or local in g.param_symbols:
+                        return g, local, i
+        raise ModelDefinitionError(f"Cannot locate {path!r} in {self.name!r}.")  # pragma: no cover
+
+    @property
+    def has_delays(self) -> bool:
+        """Whether any coupling or equation uses delayed values."""
+        if any(c.has_delays for c in self.couplings):
+            return True
+        return any(e.has(Delay) for g in self.groups for e in g.rhs)
+
+    # -- the flattened sympy view --------------------------------------------------------------
+    def _flat_name(self, node: str, local: str, copy: int, copies: int) -> str:
+        path = join(node, local)
+        return path if copies == 1 else f"{path}[{copy}]"
+
+    @cached_property
+    def _flat(self) -> dict[str, Any]:
+        if self.n_states > 2000:
+            raise ModelDefinitionError(
+                f"{self.name!r} has {self.n_states} states: the flattened sympy view (rhs, "
+                f"jacobian, latex) is meant for small systems. Use the simulation and analysis "
+                f"functions, which work on the grouped form."
+            )
+        state_syms: dict[str, sympy.Symbol] = {}
+        param_syms: dict[str, sympy.Symbol] = {}
+        unit_subs: dict[str, list[dict]] = {}
+        for g in self.groups:
+            units = []
+            for node in g.nodes:
+                for c in range(g.copies):
+                    subs: dict[sympy.Symbol, sympy.Expr] = {}
+                    for s in g.states:
+                        name = self._flat_name(node, s, c, g.copies)
+                        subs[g.symbols[s]] = state_syms.setdefault(
+                            name, sympy.Symbol(name, real=True))
+                    for p in g.parameters:
+                        name = self._flat_name(node, p, c, g.copies)
+                        subs[g.param_symbols[p]] = param_syms.setdefault(
+                            name, sympy.Symbol(name, real=True))
+                    for sym in g.cin.values():
+                        subs[sym] = sympy.Integer(0)
+                    units.append(subs)
+            unit_subs[g.name] = units
+        for c in self.couplings:
+            src_units = unit_subs[c.source]
+            values = [c.expr.xreplace(s) for s in src_units]
+            W = c.weights
+            tgt = self.group(c.target)
+            cin = tgt.cin[c.target_var]
+            for i in range(W.shape[0]):
+                terms = []
+                for k in range(W.indptr[i], W.indptr[i + 1]):
+                    j = W.indices[k]
+                    v = values[j]
+                    if c.delays is not None and c.delays[k] > 0:
+                        v = Delay(v, sympy.Float(c.delays[k]))
+                    terms.append(_number(W.data[k]) * v)
+                unit = unit_subs[c.target][i]
+                unit[cin] = unit[cin] + sympy.Add(*terms)
+        rhs = []
+        for path, (g, var, off, length) in self.layout.items():
+            k = g.states.index(var)
+            node_i = g.nodes.index(_node_of(path, var))
+            for c in range(length):
+                rhs.append(g.rhs[k].xreplace(unit_subs[g.name][node_i * g.copies + c]))
+        states = list(state_syms.values())
+        return {"rhs": sympy.Matrix(rhs), "states": states, "params": param_syms}
+
+    @property
+    def rhs(self) -> sympy.Matrix:
+        """The flattened right-hand side, aligned with :attr:`states`."""
+        return self._flat["rhs"]
+
+    @property
+    def state_symbols(self) -> list[sympy.Symbol]:
+        return list(self._flat["states"])
+
+    @property
+    def equations(self) -> list[sympy.Eq]:
+        """``Eq(Derivative(x, t), rhs)`` for every state."""
+        return [
+            sympy.Eq(sympy.Derivative(x, TIME), f)
+            for x, f in zip(self._flat["states"], self.rhs)
+        ]
+
+    def jacobian(self) -> sympy.Matrix:
+        """The exact Jacobian ``d rhs / d states`` (flattened view)."""
+        if "jacobian" not in self._cache:
+            self._cache["jacobian"] = self.rhs.jacobian(self._flat["states"])
+        return self._cache["jacobian"]
+
+    def symbol(self, path: str) -> sympy.Symbol:
+        """The sympy symbol of a state or parameter in the flattened view."""
+        full = self.resolve(path)
+        flat = self._flat
+        for s in flat["states"]:
+            if s.name == full:
+                return s
+        if full in flat["params"]:
+            return flat["params"][full]
+        raise ModelDefinitionError(
+            f"{full!r} of {self.name!r} is an algebraic variable or input; only states and "
+            f"parameters have symbols in the flattened view (algebraic ones are substituted)."
+        )
+
+    def latex(self) -> str:
+        """The equations as a LaTeX ``aligned`` block."""
+        names = {s: _latex_name(s.name) for s in self._flat["states"]}
+        names.update({s: _latex_name(s.name) for s in self._flat["params"].values()})
+        lines = []
+        for x, f in zip(self._flat["states"], self.rhs):
+            rhs = sympy.latex(f, symbol_names=names)
+            lines.append(rf"\frac{{d}}{{dt}} {names[x]} &= {rhs}")
+        return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
+
+    def _repr_latex_(self) -> str:
+        return "$$" + self.latex() + "$$"
+
+    def vector_field(self, y, *, t: float = 0.0, params: Mapping[str, Any] | None = None):
+        """Evaluate the right-hand side numerically at state ``y`` (vector or ``{path: value}``).
+
+        Uses the same lowered, vectorised evaluator as the numpy simulator.
+        """
+        from ..runtime.problem_numpy import NumpyProblem
+
+        problem = NumpyProblem(self, params=params)
+        y_vec = problem.state_vector(y)
+        return problem.rhs(float(t), y_vec, 0)
+
+    def __repr__(self) -> str:
+        return (
+            f"<SymbolicSystem {self.name!r}: {self.n_states} states in {len(self.groups)} "
+            f"groups, {len(self.couplings)} couplings, {len(self.parameters)} parameters>"
+        )
+
+
+def _node_of(path: str, local: str) -> str:
+    return path[: len(path) - len(local) - 1]
+
+
+def _number(x: float) -> sympy.Expr:
+    return sympy.Integer(int(x)) if float(x).is_integer() else sympy.Float(x)
+
+
+def _latex_name(path: str) -> str:
+    parts = split(path.replace("[", "/").replace("]", ""))
+    base = sympy.latex(sympy.Symbol(parts[-1]))
+    if len(parts) == 1:
+        return base
+    sub = ",".join(p.replace("_", r"\_") for p in parts[:-1])
+    return rf"{{{base}}}_{{\mathrm{{{sub}}}}}"
