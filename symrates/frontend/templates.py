@@ -83,13 +83,13 @@ class Variable:
         """Read a variable declaration: a number, ``"variable(x0)"``, ``"output(x0)"``,
         ``"input(x0)"``, the bare forms ``"variable"``/``"output"``/``"input"``, a numeric string,
         a :class:`Variable`, or PyRates' ``{default: ...}`` mapping."""
-        what = f"variable {name!r} of {where}"
+        what = f"variable {name!r}"
         if isinstance(spec, Variable):
             return spec
         if isinstance(spec, Mapping):
             if "default" not in spec:
                 raise ModelDefinitionError(
-                    f"The declaration of {what} is a mapping without 'default': write e.g. "
+                    f"The declaration of {what} in {where} is a mapping without 'default': write e.g. "
                     f"{{default: 'output(0.0)'}} or just 'output(0.0)'."
                 )
             return cls.parse(spec["default"], name=name, where=where)
@@ -106,7 +106,8 @@ class Variable:
             except ModelDefinitionError:
                 pass
         raise ModelDefinitionError(
-            f"Cannot read the declaration {spec!r} of {what}. Allowed: a number (parameter), "
+            f"Cannot read the declaration {spec!r} of {what} in {where}. Allowed: a number "
+            f"(parameter), "
             f"'variable(x0)', 'output(x0)', 'input(x0)' or the bare 'variable', 'output', 'input'."
         )
 

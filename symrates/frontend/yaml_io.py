@@ -29,6 +29,7 @@ import yaml
 
 from ..errors import ModelDefinitionError
 from .parsing import parse_equation, parse_expression
+from .printing import equation_text
 
 from .templates import (
     CircuitTemplate,
@@ -213,8 +214,6 @@ def _edit_equations(parent: OperatorTemplate, variables: Mapping[str, Variable],
     """Apply ``{replace: {old: new}, add: [...], remove: [...]}`` to the parent's equations."""
     import sympy
 
-    from .printing import equation_text
-
     unknown = set(edits) - {"replace", "add", "remove"}
     if unknown:
         raise ModelDefinitionError(
@@ -398,7 +397,7 @@ def to_yaml(template) -> str:
     out: dict[int, tuple[str, Any]] = {}
     _collect(template, out, set())
     doc = {name: body for name, body in out.values()}
-    return yaml.safe_dump(doc, sort_keys=False, default_flow_style=None, width=100)
+    return yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, width=100)
 
 
 def save(template, path: str | os.PathLike) -> Path:
