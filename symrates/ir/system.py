@@ -339,12 +339,14 @@ class SymbolicSystem:
                 unit = unit_subs[c.target][i]
                 unit[cin] = unit[cin] + sympy.Add(*terms)
         rhs = []
-        for path, (g, var, off, length) in self.layout.items():
+        states = []
+        for path, (g, var, _off, length) in self.layout.items():
             k = g.states.index(var)
-            node_i = g.nodes.index(_node_of(path, var))
+            node = _node_of(path, var)
+            node_i = g.nodes.index(node)
             for c in range(length):
                 rhs.append(g.rhs[k].xreplace(unit_subs[g.name][node_i * g.copies + c]))
-        states = list(state_syms.values())
+                states.append(state_syms[self._flat_name(node, var, c, length)])
         return {"rhs": sympy.Matrix(rhs), "states": states, "params": param_syms}
 
     @property
