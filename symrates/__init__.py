@@ -25,6 +25,9 @@ from .frontend.templates import CircuitTemplate, EdgeTemplate, NodeTemplate, Ope
 from .frontend.yaml_io import list_models, load, save, to_yaml
 from .ir.build import build
 from .ir.system import SymbolicSystem
+from .analysis.fixed_points import FixedPoint, fixed_points
+from .runtime.result import SimulationResult
+from .runtime.simulate import simulate
 
 __all__ = [
     "__version__",
@@ -38,6 +41,10 @@ __all__ = [
     "list_models",
     "build",
     "SymbolicSystem",
+    "simulate",
+    "SimulationResult",
+    "fixed_points",
+    "FixedPoint",
     "SymratesError",
     "SymratesWarning",
     "ModelDefinitionError",

@@ -88,6 +88,14 @@ class PathIndex:
             f"Unknown {what} {path!r} in {self.model}. {self._suggest(path)}"
         )
 
+    def short(self, path: str) -> str:
+        """The shortest suffix of ``path`` that still resolves to it (for display)."""
+        parts = split(path)
+        for k in range(1, len(parts) + 1):
+            if self._by_suffix.get(parts[-k:]) == [path]:
+                return join(*parts[-k:])
+        return path
+
     def resolve_all(self, paths: Sequence[str], *, what: str = "variable") -> list[str]:
         """Resolve several paths (see :meth:`resolve`)."""
         return [self.resolve(p, what=what) for p in paths]

@@ -1,0 +1,203 @@
+"""``simulate``: the one entry point for running a model (API.md §4)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import ModelDefinitionError, SymratesError
+from ..ir.build import build
+from ..ir.paths import PathIndex
+from .integrate import integrate
+from .problem_numpy import NumpyProblem
+from .result import SimulationResult
+from .solvers import SOLVERS
+
+__all__ = ["simulate", "BACKENDS"]
+
+logger = logging.getLogger(__name__)
+
+BACKENDS = ("auto", "cython", "numpy")
+
+
+def _backend(backend: str, model_name: str) -> str:
+    if backend not in BACKENDS:
+        raise ModelDefinitionError(
+            f"Unknown backend {backend!r} for simulating {model_name!r}; choose one of "
+            f"{', '.join(BACKENDS)}."
+        )
+    if backend == "cython":
+        raise SymratesError(
+            f"backend='cython' was requested for {model_name!r}, but this version of symrates "
+            f"has no compiled simulation engine yet. Use backend='numpy' or 'auto'."
+        )
+    if backend == "auto":
+        logger.info("backend='auto' for %r: using the numpy reference simulator "
+                    "(no compiled engine in this version)", model_name)
+    return "numpy"
+
+
+def _noise_vector(problem: NumpyProblem, noise: Mapping[str, Any]) -> np.ndarray:
+    system = problem.system
+    sigma = np.zeros(problem.n_states)
+    for path, value in noise.items():
+        full = system.resolve(path)
+        if full not in system.layout:
+            raise ModelDefinitionError(
+                f"noise= of {system.name!r} names {path!r}, which is not a state; noise is added "
+                f"to state equations. States: {', '.join(system.states[:8])}."
+            )
+        _, _, off, length = system.layout[full]
+        arr = np.asarray(value, dtype=float)
+        if arr.ndim > 1 or (arr.ndim == 1 and arr.shape[0] != length) or np.any(arr < 0):
+            raise ModelDefinitionError(
+                f"The noise intensity of {full!r} must be a number >= 0 or an array of "
+                f"{length} such numbers, got {value!r}."
+            )
+        sigma[off:off + length] = arr
+    return sigma
+
+
+def simulate(
+    model: Any,
+    t_end: float,
+    *,
+    dt: float,
+    method: str = "rk4",
+    backend: str = "auto",
+    params: Mapping[str, Any] | None = None,
+    y0: Mapping[str, Any] | Sequence[float] | np.ndarray | None = None,
+    inputs: Mapping[str, np.ndarray | Callable[[float], Any]] | None = None,
+    outputs: Sequence[str] | str | None = None,
+    sampling: float | None = None,
+    noise: Mapping[str, Any] | None = None,
+    seed: int | None = None,
+    n_threads: int | None = None,
+    rtol: float = 1e-6,
+    atol: float = 1e-9,
+    progress: bool = False,
+) -> SimulationResult:
+    """Simulate a model from ``t = 0`` to ``t_end``.
+
+    Parameters
+    ----------
+    model : template, str, SymbolicSystem or Network
+        What to simulate (see :func:`symrates.build`).
+    t_end : float
+        End time, in the model's time unit; a whole multiple of ``dt``.
+    dt : float
+        Step size of fixed-step methods; for adaptive methods the time resolution of ``inputs``.
+    method : str
+        ``"euler"``, ``"heun"``, ``"rk4"`` (fixed step) or ``"rk45"``, ``"dop853"``, ``"radau"``,
+        ``"bdf"``, ``"lsoda"`` (adaptive, scipy).
+    backend : {"auto", "cython", "numpy"}
+        ``"auto"`` uses the compiled engine when available, else the numpy reference (logged).
+    params : mapping, optional
+        ``{path: value}`` parameter overrides (an array per network copy for networks).
+    y0 : mapping or array, optional
+        Initial state, ``{path: value}`` or a full state vector; default: declared values.
+    inputs : mapping, optional
+        ``{path: array | callable(t)}`` driving a parameter or an input's constant part. Arrays have
+        one row per step (row ``k`` holds during step ``k``): shape ``(n_steps,)`` or
+        ``(n_steps, n_copies)``.
+    outputs : sequence of str, optional
+        Paths to record: states, algebraic variables, inputs or parameters. Default: all states.
+    sampling : float, optional
+        Recording interval, a whole multiple of ``dt`` (default ``dt``). Samples are taken at
+        ``t = 0, sampling, 2*sampling, ...`` up to ``t_end``.
+    noise : mapping, optional
+        ``{state_path: sigma}``: adds ``sigma * dW`` (Euler–Maruyama for ``"euler"``,
+        stochastic Heun for ``"heun"``).
+    seed : int, optional
+        Seed of the noise.
+    n_threads : int, optional
+        Threads of the compiled engine (ignored by the numpy reference).
+    rtol, atol : float
+        Tolerances of adaptive methods.
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    SimulationResult
+
+    Raises
+    ------
+    IntegrationError
+        If the state stops being finite (the message names the time and variables).
+
+    Examples
+    --------
+    >>> import symrates as sr
+    >>> res = sr.simulate("jansen_rit.JR6", 1.0, dt=1e-4, outputs=["y1", "y2"])
+    >>> res["y1"].shape
+    (10001,)
+    """
+    system = build(model)
+    _backend(backend, system.name)
+    if method not in SOLVERS:
+        raise ModelDefinitionError(
+            f"Unknown method {method!r} for simulating {system.name!r}; choose one of "
+            f"{', '.join(SOLVERS)}."
+        )
+    if n_threads is not None:
+        from ..compile.openmp import effective_threads
+
+        effective_threads(n_threads)
+    try:
+        n_steps = int(round(float(t_end) / float(dt)))
+    except (TypeError, ValueError, ZeroDivisionError):
+        n_steps = None  # integrate() reports the problem with the right message
+    problem = NumpyProblem(system, params=params, inputs=inputs, n_steps=n_steps)
+    start = problem.state_vector(y0)
+
+    if outputs is None:
+        paths = list(system.states)
+    else:
+        paths = [outputs] if isinstance(outputs, str) else list(outputs)
+        paths = list(dict.fromkeys(system.resolve(p) for p in paths))
+    state_paths = [p for p in paths if p in system.layout]
+    other = [p for p in paths if p not in system.layout]
+    if other:
+        record = None   # algebraic outputs need the whole state at each sample
+    else:
+        record = np.concatenate([
+            np.arange(system.layout[p][2], system.layout[p][2] + system.layout[p][3])
+            for p in state_paths
+        ]).astype(np.int64) if state_paths else np.zeros(0, dtype=np.int64)
+
+    sigma = _noise_vector(problem, noise) if noise else None
+    t, samples, y_final = integrate(
+        problem, start, t_end=t_end, dt=dt, method=method, sampling=sampling, record=record,
+        noise=sigma, rng_seed=seed, rtol=rtol, atol=atol, progress=progress,
+    )
+
+    data: dict[str, np.ndarray] = {}
+    if record is not None:
+        col = 0
+        for p in state_paths:
+            length = system.layout[p][3]
+            block = samples[:, col:col + length]
+            data[p] = block[:, 0].copy() if length == 1 and _single(system, p) else block.copy()
+            col += length
+    else:
+        steps = np.minimum(np.rint(t / dt).astype(np.int64), max(n_steps - 1, 0))
+        for p in paths:
+            fn = problem.observe(p)
+            values = np.array([fn(ti, yi, int(k)) for ti, yi, k in zip(t, samples, steps)])
+            data[p] = values[:, 0] if values.shape[1] == 1 and _single(system, p) else values
+    final = {}
+    for p, (_g, _var, off, length) in system.layout.items():
+        final[p] = float(y_final[off]) if length == 1 and _single(system, p) else (
+            y_final[off:off + length].copy())
+    index = PathIndex(list(data), model=system.name)
+    return SimulationResult(t, {p: data[p] for p in paths}, final,
+                            lambda p: index.resolve(p, what="recorded variable"))
+
+
+def _single(system, path: str) -> bool:
+    group, _local, _i = system.locate(path)
+    return group.copies == 1
