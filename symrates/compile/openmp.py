@@ -1,0 +1,372 @@
+"""OpenMP: what this installation and the C compiler support, and how many threads to use.
+
+Three questions, answered once per process where the answer cannot change:
+
+- :func:`openmp_available`: was the installed extension ``symrates._ext._omp`` built with
+  OpenMP (the install-time probe in ``setup.py``, or ``SYMRATES_DISABLE_OPENMP=1``)?
+- :func:`probe_compiler`: which C compiler builds kernels at run time, its version, and whether
+  it compiles, links and runs an OpenMP program (and with which flags).
+- :func:`effective_threads`: the number of threads for a requested ``n_threads``.
+
+:func:`resolve_openmp` combines them into the decision for one kernel build.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import logging
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from symrates.config import check_n_threads
+from symrates.errors import CompilationError
+
+__all__ = [
+    "CompilerInfo",
+    "effective_threads",
+    "openmp_available",
+    "probe_compiler",
+    "resolve_openmp",
+    "usable_cores",
+]
+
+logger = logging.getLogger(__name__)
+
+_PROBE_TIMEOUT = 120.0  # seconds for one compiler call
+
+_PLAIN_PROGRAM = "int main(void) { return 0; }\n"
+
+_OPENMP_PROGRAM = r"""
+#include <omp.h>
+#include <stdio.h>
+
+int main(void) {
+    int n = 0;
+#pragma omp parallel
+    {
+#pragma omp atomic
+        n += 1;
+    }
+    printf("%d %d\n", n, omp_get_max_threads());
+    return n < 1;
+}
+"""
+
+
+@dataclass(frozen=True)
+class CompilerInfo:
+    """What :func:`probe_compiler` found out about a C compiler.
+
+    Attributes
+    ----------
+    command : tuple of str
+        The compiler command as it is run, e.g. ``("gcc", "-pthread")``.
+    path : str or None
+        The resolved executable, ``None`` if it is not on ``PATH``.
+    version : str
+        First line of ``<compiler> --version`` (part of the kernel cache key); ``""`` if unknown.
+    works : bool
+        It compiles and links a plain C program.
+    openmp : bool
+        It compiles, links and runs an OpenMP program with ``openmp_cflags``/``openmp_ldflags``.
+    openmp_cflags, openmp_ldflags : tuple of str
+        The flags that enable OpenMP (empty when ``openmp`` is False).
+    output : str
+        What the compiler said in the first step that failed; ``""`` when everything worked.
+
+    Examples
+    --------
+    >>> from symrates.compile.openmp import probe_compiler
+    >>> info = probe_compiler()
+    >>> info.openmp_cflags if info.openmp else ()  # doctest: +SKIP
+    ('-fopenmp',)
+    """
+
+    command: tuple[str, ...]
+    path: str | None
+    version: str
+    works: bool
+    openmp: bool
+    openmp_cflags: tuple[str, ...] = ()
+    openmp_ldflags: tuple[str, ...] = ()
+    output: str = ""
+
+    @property
+    def name(self) -> str:
+        """The command as one string, for messages."""
+        return shlex.join(self.command)
+
+
+@functools.lru_cache(maxsize=1)
+def openmp_available() -> bool:
+    """Return True if the installed extension ``symrates._ext._omp`` was built with OpenMP.
+
+    If the extension cannot be imported (a source tree without a build, a broken install), the
+    answer is False and a warning is logged. Cached for the process.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> from symrates.compile.openmp import openmp_available
+    >>> openmp_available() in (True, False)
+    True
+    """
+    try:
+        _omp = importlib.import_module("symrates._ext._omp")
+    except ImportError as exc:
+        logger.warning(
+            "The extension symrates._ext._omp cannot be imported (%s): OpenMP is treated as "
+            "unavailable and kernels run single-threaded. Reinstall symrates "
+            "(`python -m pip install .`) to build it.",
+            exc,
+        )
+        return False
+    return bool(_omp.openmp_enabled())
+
+
+def usable_cores() -> int:
+    """Return the number of CPU cores this process may run on (at least 1).
+
+    Uses the CPU affinity mask where the platform has one (``os.sched_getaffinity``), so a
+    process restricted by ``taskset`` or a container's cpuset counts only its own cores.
+
+    Examples
+    --------
+    >>> from symrates.compile.openmp import usable_cores
+    >>> usable_cores() >= 1
+    True
+    """
+    try:
+        count = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        count = os.cpu_count() or 1
+    return max(1, count)
+
+
+def _omp_num_threads_env() -> int | None:
+    """The first level of ``OMP_NUM_THREADS`` (e.g. ``"4"`` or ``"4,2"``), None if unset/invalid."""
+    raw = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if not raw:
+        return None
+    try:
+        value = int(raw.split(",")[0])
+    except ValueError:
+        logger.debug("Ignoring OMP_NUM_THREADS=%r: not a positive integer.", raw)
+        return None
+    return value if value >= 1 else None
+
+
+def effective_threads(requested: int | None) -> int:
+    """Return the number of threads a kernel uses for a requested ``n_threads``.
+
+    Parameters
+    ----------
+    requested : int or None
+        A positive integer is used as given, even above the number of cores (so that results
+        for different thread counts can be compared anywhere). ``None`` means all usable cores
+        (:func:`usable_cores`), limited by ``OMP_NUM_THREADS`` when that is set.
+
+    Returns
+    -------
+    int
+        At least 1.
+
+    Raises
+    ------
+    ValueError
+        If ``requested`` is not ``None`` or an integer >= 1 (0, negative numbers, floats,
+        strings and booleans are refused); the message names ``n_threads``.
+
+    Examples
+    --------
+    >>> from symrates.compile.openmp import effective_threads
+    >>> effective_threads(3)
+    3
+    >>> effective_threads(None) >= 1
+    True
+    """
+    number = check_n_threads(requested, name="n_threads")
+    if number is not None:
+        return number
+    cores = usable_cores()
+    limit = _omp_num_threads_env()
+    return min(cores, limit) if limit is not None else cores
+
+
+def _compiler_command(cc: str | None) -> tuple[str, ...]:
+    raw = cc or os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
+    return tuple(shlex.split(raw))
+
+
+def _run(args: list[str], cwd: str) -> tuple[bool, str]:
+    """Run one compiler (or probe program) call; return (success, combined output)."""
+    try:
+        proc = subprocess.run(
+            args,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=_PROBE_TIMEOUT,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return False, f"{shlex.join(args)}: {exc}"
+    output = (proc.stdout + proc.stderr).strip()
+    if proc.returncode != 0:
+        return False, f"{shlex.join(args)} exited with {proc.returncode}: {output}"
+    return True, output
+
+
+def _openmp_flag_candidates() -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
+    candidates = [(("-fopenmp",), ("-fopenmp",))]
+    if sys.platform == "darwin":  # Apple clang with Homebrew's libomp
+        candidates.append((("-Xpreprocessor", "-fopenmp"), ("-lomp",)))
+    return candidates
+
+
+@functools.cache
+def _probe(command: tuple[str, ...]) -> CompilerInfo:
+    path = shutil.which(command[0]) if command else None
+    if path is None:
+        return CompilerInfo(
+            command=command,
+            path=None,
+            version="",
+            works=False,
+            openmp=False,
+            output=f"C compiler {shlex.join(command)!r} not found on PATH",
+        )
+    ok, output = _run([*command, "--version"], cwd=tempfile.gettempdir())
+    version = next((line.strip() for line in output.splitlines() if line.strip()), "") if ok else ""
+
+    with tempfile.TemporaryDirectory(prefix="symrates-cc-probe-") as tmp:
+        plain = Path(tmp, "plain.c")
+        plain.write_text(_PLAIN_PROGRAM)
+        ok, output = _run([*command, str(plain), "-o", str(Path(tmp, "plain"))], cwd=tmp)
+        if not ok:
+            return CompilerInfo(command, path, version, works=False, openmp=False, output=output)
+
+        source = Path(tmp, "openmp.c")
+        source.write_text(_OPENMP_PROGRAM)
+        failures = []
+        for index, (cflags, ldflags) in enumerate(_openmp_flag_candidates()):
+            exe = str(Path(tmp, f"openmp{index}"))
+            ok, output = _run([*command, *cflags, str(source), "-o", exe, *ldflags], cwd=tmp)
+            if ok:
+                ok, output = _run([exe], cwd=tmp)
+            if ok:
+                return CompilerInfo(
+                    command,
+                    path,
+                    version,
+                    works=True,
+                    openmp=True,
+                    openmp_cflags=cflags,
+                    openmp_ldflags=ldflags,
+                )
+            failures.append(output)
+    return CompilerInfo(
+        command, path, version, works=True, openmp=False, output="\n".join(failures)
+    )
+
+
+def probe_compiler(cc: str | None = None) -> CompilerInfo:
+    """Find out what the C compiler that builds kernels can do.
+
+    Compiles and links a plain C program, then an OpenMP program (``-fopenmp``; on macOS also
+    ``-Xpreprocessor -fopenmp -lomp``), which is also run. Everything happens in a temporary
+    directory. The result is cached per process for each compiler command.
+
+    Parameters
+    ----------
+    cc : str or None, optional
+        Compiler command, e.g. ``"gcc"`` or ``"clang"``. ``None`` uses ``$CC``, else the
+        compiler Python was built with (``sysconfig``'s ``CC``), else ``cc``.
+
+    Returns
+    -------
+    CompilerInfo
+        A compiler that is missing or broken gives ``works=False`` (and ``output`` says why);
+        this function does not raise for it.
+
+    Examples
+    --------
+    >>> from symrates.compile.openmp import probe_compiler
+    >>> probe_compiler("no-such-compiler").works
+    False
+    """
+    return _probe(_compiler_command(cc))
+
+
+def resolve_openmp(requested: bool | None, *, cc: str | None = None) -> bool:
+    """Decide whether a kernel is built with OpenMP (``Config.openmp`` → yes or no).
+
+    Parameters
+    ----------
+    requested : bool or None
+        ``False``: serial. ``True``: OpenMP is required. ``None`` (auto): OpenMP when the
+        installed extension was built with it (:func:`openmp_available`) and the compiler can
+        build it (:func:`probe_compiler`), else serial, which is logged.
+    cc : str or None, optional
+        The compiler command, as for :func:`probe_compiler`.
+
+    Returns
+    -------
+    bool
+
+    Raises
+    ------
+    CompilationError
+        If ``requested`` is True and the compiler cannot build OpenMP code.
+    ValueError
+        If ``requested`` is not None, True or False.
+
+    Examples
+    --------
+    >>> from symrates.compile.openmp import resolve_openmp
+    >>> resolve_openmp(False)
+    False
+    """
+    if requested is False:
+        return False
+    if requested is not None and requested is not True:
+        raise ValueError(
+            f"openmp must be None (use OpenMP where available), True (require it) or False "
+            f"(serial), got {requested!r}."
+        )
+    info = probe_compiler(cc)
+    if requested is True:
+        if info.openmp:
+            return True
+        raise CompilationError(
+            f"openmp=True was requested, but the C compiler {info.name!r} cannot compile, link "
+            f"and run an OpenMP program: {_last_lines(info.output)}. Install the compiler's "
+            "OpenMP runtime (libgomp for gcc, libomp for clang), choose another compiler with "
+            "cc=..., or use openmp=None to fall back to serial kernels.",
+            output=info.output,
+        )
+    if info.openmp and openmp_available():
+        return True
+    if not info.openmp:
+        reason = f"the C compiler {info.name!r} cannot build OpenMP code"
+    else:
+        reason = "symrates was installed without OpenMP"
+    logger.info("OpenMP is not used (%s); kernels run single-threaded.", reason)
+    return False
+
+
+def _last_lines(text: str, count: int = 5) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return " | ".join(lines[-count:]) if lines else "no compiler output"
