@@ -11,6 +11,7 @@ Examples
 """
 
 from ._version import __version__
+from .analysis.fixed_points import FixedPoint, fixed_points
 from .errors import (
     CodegenError,
     CompilationError,
@@ -25,7 +26,6 @@ from .frontend.templates import CircuitTemplate, EdgeTemplate, NodeTemplate, Ope
 from .frontend.yaml_io import list_models, load, save, to_yaml
 from .ir.build import build
 from .ir.system import SymbolicSystem
-from .analysis.fixed_points import FixedPoint, fixed_points
 from .runtime.result import SimulationResult
 from .runtime.simulate import simulate
 

@@ -149,7 +149,8 @@ def lower(system: SymbolicSystem) -> KernelSpec:
             if e.has(Delay):
                 # delayed values inside equations are read from history buffers by the kernels
                 continue
-            bad = [f for f in e.atoms(sympy.Function) if isinstance(f, sympy.core.function.AppliedUndef)]
+            bad = [f for f in e.atoms(sympy.Function)
+                   if isinstance(f, sympy.core.function.AppliedUndef)]
             if bad:
                 raise CodegenError(
                     f"Cannot lower {system.name!r}: unknown function(s) {bad} in {e}."

@@ -1,7 +1,7 @@
 """Templates: operators → nodes → edges → circuits.
 
-Templates are immutable descriptions of a model. They hold equations as text (parsed eagerly, so that
-errors show up where a template is defined) and variables with their kinds and default values.
+Templates are immutable descriptions of a model. They hold equations as text (parsed eagerly, so
+that errors show up where a template is defined) and variables with their kinds and default values.
 ``update`` returns a new template; nothing is ever changed in place.
 """
 
@@ -32,8 +32,9 @@ __all__ = [
     "KINDS",
 ]
 
-#: Variable kinds: ``variable`` (state if it has an ODE, else algebraic), ``output`` (same, marked as
-#: the node's output), ``input`` (sum of incoming edges plus its default), ``parameter`` (a number).
+#: Variable kinds: ``variable`` (state if it has an ODE, else algebraic), ``output`` (same,
+#: marked as the node's output), ``input`` (sum of incoming edges plus its default),
+#: ``parameter`` (a number).
 KINDS = ("variable", "output", "input", "parameter")
 
 _SPEC = re.compile(r"^\s*(variable|output|input|state)\s*(?:\(\s*([^()]*?)\s*\))?\s*$")
@@ -89,7 +90,8 @@ class Variable:
         if isinstance(spec, Mapping):
             if "default" not in spec:
                 raise ModelDefinitionError(
-                    f"The declaration of {what} in {where} is a mapping without 'default': write e.g. "
+                    f"The declaration of {what} in {where} is a mapping without 'default': "
+                    f"write e.g. "
                     f"{{default: 'output(0.0)'}} or just 'output(0.0)'."
                 )
             return cls.parse(spec["default"], name=name, where=where)

@@ -30,7 +30,6 @@ import yaml
 from ..errors import ModelDefinitionError
 from .parsing import parse_equation, parse_expression
 from .printing import equation_text
-
 from .templates import (
     CircuitTemplate,
     EdgeTemplate,
@@ -189,7 +188,8 @@ class _File:
         for key in ("nodes", "circuits"):
             block = spec.get(key) or {}
             if not isinstance(block, Mapping):
-                raise ModelDefinitionError(f"'{key}' of {where} must be a mapping name -> template.")
+                raise ModelDefinitionError(
+                    f"'{key}' of {where} must be a mapping name -> template.")
             for node, ref in block.items():
                 nodes[str(node)] = ref if not isinstance(ref, str) else self.ref(
                     ref, f"node {node!r} of {where}")
@@ -240,7 +240,8 @@ def _edit_equations(parent: OperatorTemplate, variables: Mapping[str, Variable],
         target = eq.target
         for old, new in pairs:
             rhs = rhs.subs(old, new)
-            if isinstance(old, sympy.Symbol) and old.name == target and isinstance(new, sympy.Symbol):
+            renames = isinstance(old, sympy.Symbol) and isinstance(new, sympy.Symbol)
+            if renames and old.name == target:
                 target = new.name
         out.append(equation_text(eq.kind, target, rhs))
     add = edits.get("add") or []
@@ -281,7 +282,8 @@ def _find_file(parts: list[str], origin: Path | None) -> Path | None:
 
 def _load(ref: str, *, origin: Path | None = None, where: str = ""):
     if not isinstance(ref, str) or not ref.strip():
-        raise ModelDefinitionError(f"Expected a model reference such as 'jansen_rit.JRC', got {ref!r}.")
+        raise ModelDefinitionError(
+            f"Expected a model reference such as 'jansen_rit.JRC', got {ref!r}.")
     ref = ref.strip()
     place = f" ({where})" if where else ""
     if ":" in ref:
@@ -345,7 +347,7 @@ def list_models() -> list[str]:
                 tpl = f.template(name)
             except ModelDefinitionError:  # pragma: no cover - library files are tested
                 continue
-            if isinstance(tpl, (NodeTemplate, CircuitTemplate)) and not isinstance(tpl, EdgeTemplate):
+            if isinstance(tpl, (NodeTemplate, CircuitTemplate)):
                 out.append(f"{path.stem}.{name}")
     return out
 

@@ -123,7 +123,7 @@ class NumpyProblem:
     # -- setup helpers -------------------------------------------------------------------------
     def _state_names(self) -> tuple[str, ...]:
         names = []
-        for path, (g, _var, _off, length) in self.system.layout.items():
+        for path, (_g, _var, _off, length) in self.system.layout.items():
             names += [path] if length == 1 else [f"{path}[{c}]" for c in range(length)]
         return tuple(names)
 
