@@ -103,7 +103,8 @@ class FunctionProblem:
     ) -> None:
         if not callable(fun):
             raise TypeError(f"fun must be callable as fun(t, y, k); got {type(fun).__name__}.")
-        if isinstance(n_states, bool) or not isinstance(n_states, (int, np.integer)) or n_states < 1:
+        is_int = isinstance(n_states, (int, np.integer)) and not isinstance(n_states, bool)
+        if not is_int or n_states < 1:
             raise ModelDefinitionError(f"n_states must be a positive integer; got {n_states!r}.")
         n_states = int(n_states)
         if state_names is None:

@@ -1,70 +1,130 @@
-"""Fixed-step explicit methods (the numpy reference)."""
+"""Fixed-step methods: explicit Euler, Heun and the classical Runge–Kutta method.
+
+Every stage of step ``k`` is evaluated with the same step index ``k``, so piecewise-constant
+inputs (row ``k`` holds during step ``k``) are integrated exactly as the user defined them.
+"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-__all__ = ["FixedStepSolver", "Euler", "Heun", "RK4"]
+from symrates.runtime.solvers.base import Diffusion, FixedStepSolver
 
+if TYPE_CHECKING:
+    from symrates.runtime.problem import Problem
 
-class FixedStepSolver:
-    """Base of fixed-step methods: ``step(problem, t, y, dt, k)`` advances one step.
-
-    All stages of step ``k`` see input row ``k`` (inputs are held during a step).
-    """
-
-    name = ""
-    order = 0
-    #: whether the method takes additive noise (and how: "ito" Euler–Maruyama, "heun")
-    noise_scheme: str | None = None
-
-    def step(self, problem, t: float, y: np.ndarray, dt: float, k: int) -> np.ndarray:
-        raise NotImplementedError  # pragma: no cover - abstract
-
-    def noisy_step(self, problem, t, y, dt, k, dw, sigma) -> np.ndarray:  # pragma: no cover
-        raise NotImplementedError
+__all__ = ["Euler", "Heun", "RK4"]
 
 
 class Euler(FixedStepSolver):
-    """Forward Euler; with noise, Euler–Maruyama."""
+    """Explicit Euler, order 1; with noise, Euler–Maruyama (Itô).
 
-    name, order, noise_scheme = "euler", 1, "euler-maruyama"
+    ``y_new = y + dt*f(t, y) + sigma(t, y)*dW``.
 
-    def step(self, problem, t, y, dt, k):
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from symrates.runtime.problem import FunctionProblem
+    >>> Euler().step(FunctionProblem(lambda t, y, k: -y, 1), 0.0, np.array([1.0]), 0.1, 0)
+    array([0.9])
+    """
+
+    name = "euler"
+    order = 1
+    supports_noise = True
+    n_stages = 1
+
+    def step(self, problem: Problem, t: float, y: np.ndarray, dt: float, k: int) -> np.ndarray:
         return y + dt * problem.rhs(t, y, k)
 
-    def noisy_step(self, problem, t, y, dt, k, dw, sigma):
-        return y + dt * problem.rhs(t, y, k) + sigma(t, y, k) * dw
+    def stochastic_step(
+        self,
+        problem: Problem,
+        t: float,
+        y: np.ndarray,
+        dt: float,
+        k: int,
+        dW: np.ndarray,
+        diffusion: Diffusion,
+    ) -> np.ndarray:
+        return y + dt * problem.rhs(t, y, k) + diffusion(t, y, k) * dW
 
 
 class Heun(FixedStepSolver):
-    """Heun's method (explicit trapezoid); with noise, the stochastic Heun scheme."""
+    """Heun's method (explicit trapezoidal rule), order 2; with noise, stochastic Heun.
 
-    name, order, noise_scheme = "heun", 2, "stochastic heun"
+    Deterministic step::
 
-    def step(self, problem, t, y, dt, k):
-        f0 = problem.rhs(t, y, k)
-        f1 = problem.rhs(t + dt, y + dt * f0, k)
-        return y + 0.5 * dt * (f0 + f1)
+        k1 = f(t, y);  k2 = f(t + dt, y + dt*k1);  y_new = y + dt/2*(k1 + k2)
 
-    def noisy_step(self, problem, t, y, dt, k, dw, sigma):
-        f0 = problem.rhs(t, y, k)
-        g0 = sigma(t, y, k)
-        pred = y + dt * f0 + g0 * dw
-        f1 = problem.rhs(t + dt, pred, k)
-        g1 = sigma(t + dt, pred, k)
-        return y + 0.5 * dt * (f0 + f1) + 0.5 * (g0 + g1) * dw
+    With noise, the predictor and the corrector use the *same* increment ``dW``::
+
+        y_p   = y + dt*f(t, y) + g(t, y)*dW
+        y_new = y + dt/2*(f(t, y) + f(t + dt, y_p)) + 1/2*(g(t, y) + g(t + dt, y_p))*dW
+
+    which converges to the Stratonovich solution (for additive noise Itô and Stratonovich
+    agree, and ``g`` is evaluated once).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from symrates.runtime.problem import FunctionProblem
+    >>> Heun().step(FunctionProblem(lambda t, y, k: -y, 1), 0.0, np.array([1.0]), 0.1, 0)
+    array([0.905])
+    """
+
+    name = "heun"
+    order = 2
+    supports_noise = True
+    n_stages = 2
+
+    def step(self, problem: Problem, t: float, y: np.ndarray, dt: float, k: int) -> np.ndarray:
+        k1 = problem.rhs(t, y, k)
+        k2 = problem.rhs(t + dt, y + dt * k1, k)
+        return y + (0.5 * dt) * (k1 + k2)
+
+    def stochastic_step(
+        self,
+        problem: Problem,
+        t: float,
+        y: np.ndarray,
+        dt: float,
+        k: int,
+        dW: np.ndarray,
+        diffusion: Diffusion,
+    ) -> np.ndarray:
+        f1 = problem.rhs(t, y, k)
+        g1 = diffusion(t, y, k)
+        y_p = y + dt * f1 + g1 * dW
+        f2 = problem.rhs(t + dt, y_p, k)
+        if diffusion.additive:
+            return y + (0.5 * dt) * (f1 + f2) + g1 * dW
+        g2 = diffusion(t + dt, y_p, k)
+        return y + (0.5 * dt) * (f1 + f2) + 0.5 * (g1 + g2) * dW
 
 
 class RK4(FixedStepSolver):
-    """The classical fourth-order Runge–Kutta method."""
+    """The classical fourth-order Runge–Kutta method.
 
-    name, order = "rk4", 4
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from symrates.runtime.problem import FunctionProblem
+    >>> y = RK4().step(FunctionProblem(lambda t, y, k: -y, 1), 0.0, np.array([1.0]), 0.1, 0)
+    >>> abs(y[0] - np.exp(-0.1)) < 1e-6
+    np.True_
+    """
 
-    def step(self, problem, t, y, dt, k):
-        h2 = 0.5 * dt
+    name = "rk4"
+    order = 4
+    n_stages = 4
+
+    def step(self, problem: Problem, t: float, y: np.ndarray, dt: float, k: int) -> np.ndarray:
+        half = 0.5 * dt
         k1 = problem.rhs(t, y, k)
-        k2 = problem.rhs(t + h2, y + h2 * k1, k)
-        k3 = problem.rhs(t + h2, y + h2 * k2, k)
+        k2 = problem.rhs(t + half, y + half * k1, k)
+        k3 = problem.rhs(t + half, y + half * k2, k)
         k4 = problem.rhs(t + dt, y + dt * k3, k)
-        return y + (dt / 6.0) * (k1 + 2.0 * (k2 + k3) + k4)
+        return y + (dt / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
