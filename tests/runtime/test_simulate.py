@@ -147,3 +147,21 @@ def test_result_dataframe_and_plot():
     assert len(ax.get_lines()) == 2
     ax = res.plot("b/li/r")
     assert "b/li/r" in repr(res) and "b/li/r" in res and "zzz" not in res
+
+
+def test_delays_are_recorded_but_rejected_by_the_numpy_simulator():
+    delayed = two_leaky_chain(weight=1.0, delay=0.5)
+    system = sr.build(delayed)
+    assert system.has_delays and system.couplings[0].delays.tolist() == [0.5]
+    with pytest.raises(ModelDefinitionError, match=r"'chain' has delayed couplings or equations: "
+                                                   r"the numpy reference simulator"):
+        sr.simulate(delayed, 1.0, dt=0.01, backend="numpy")
+    op = sr.OperatorTemplate("dde", ["x' = -x(t - tau)"], {"x": "output(1.0)", "tau": 1.0})
+    assert sr.build(op).has_delays
+    with pytest.raises(ModelDefinitionError, match=r"delayed couplings or equations"):
+        sr.simulate(op, 1.0, dt=0.01)
+
+
+def test_cython_backend_is_an_explicit_error_until_the_compiled_engine_exists():
+    with pytest.raises(sr.SymratesError, match=r"backend='cython' was requested for 'li'"):
+        sr.simulate(LEAKY, 1.0, dt=0.01, backend="cython")
