@@ -133,7 +133,9 @@ def _cmd_demo(args, out) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="symrates", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="symrates",
+        description="Rate-based neural population models: simulate, analyse and inspect models.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="simulate and analyse the bundled Jansen-Rit model")

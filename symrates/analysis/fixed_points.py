@@ -204,9 +204,9 @@ def fixed_points(
     Examples
     --------
     >>> import symrates as sr
-    >>> fps = sr.fixed_points("montbrio.QIF", guesses=[{"r": 0.01}, {"r": 0.3}, {"r": 1.5}])
-    >>> len(fps)
-    3
+    >>> guesses = [{"r": 0.1, "v": -2.0}, {"r": 0.5, "v": -0.3}, {"r": 1.5, "v": -0.1}]
+    >>> [fp.kind for fp in sr.fixed_points("montbrio.QIF", guesses=guesses)]
+    ['stable node', 'saddle', 'stable focus']
     """
     system = build(model)
     ns = NumericSystem(system, params)

@@ -535,7 +535,7 @@ class CircuitTemplate:
     --------
     >>> import symrates as sr
     >>> jrc = sr.load("jansen_rit.JRC")
-    >>> jrc2 = jrc.update({"pc/rpo_e_pc/u": 200.0})
+    >>> jrc2 = jrc.update({"pc/RPO_e_pc/u": 200.0})
     """
 
     name: str

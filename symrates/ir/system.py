@@ -155,7 +155,7 @@ class SymbolicSystem:
     >>> import symrates as sr
     >>> system = sr.build("fitzhugh_nagumo.FHN")
     >>> system.states
-    ('fhn/fhn_op/v', 'fhn/fhn_op/w')
+    ('FHN/FHN_op/v', 'FHN/FHN_op/w')
     >>> system.rhs.shape
     (2, 1)
     """
