@@ -18,6 +18,7 @@ import io
 import keyword
 import tokenize
 import unicodedata
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -393,6 +394,12 @@ class _Reader:
         return Delay(expr, delay)
 
 
+def _ast_parse(source: str) -> ast.Expression:
+    with warnings.catch_warnings():  # Python's SyntaxWarnings about the text: we raise our own
+        warnings.simplefilter("ignore", SyntaxWarning)
+        return ast.parse(source, mode="eval")
+
+
 def _parse_rhs(text, symbols, path, equation, offset, word) -> sympy.Expr:
     reader = _Reader(text, symbols, path, equation, offset, word)
     if not text.strip():
@@ -401,22 +408,22 @@ def _parse_rhs(text, symbols, path, equation, offset, word) -> sympy.Expr:
     too_deep = (f"The expression {reader.where()} is nested too deeply or too long; split it "
                 "into algebraic equations.")
     try:
-        tree = ast.parse(reader.src, mode="eval")
+        tree = _ast_parse(reader.src)
     except (RecursionError, MemoryError) as exc:
         raise reader.error(too_deep) from exc
     except (SyntaxError, ValueError) as exc:
         try:  # an undeclared keyword used as a name (e.g. 'lambda'): report the unknown name
             retry = _Reader(text, symbols, path, equation, offset, word, rename_all=True)
-            retry.visit(ast.parse(retry.src, mode="eval"))
+            retry.visit(_ast_parse(retry.src))
         except EquationParseError as err:
             raise err from exc
-        except Exception:  # noqa: BLE001 - the retry only improves the message
-            pass
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            pass  # the retry only improves the message
         col = getattr(exc, "offset", None)
         pos = reader.to_text(col - 1) if col else None
         near = f" near '{text[pos:pos + 10].strip()}'" if pos is not None else ""
         raise reader.error(f"Invalid syntax {reader.where()}{near}: "
-                           f"{getattr(exc, 'msg', None) or type(exc).__name__}. {_ALLOWED}",
+                           f"{getattr(exc, 'msg', None) or exc}. {_ALLOWED}",
                            pos) from exc
     try:
         return reader.visit(tree)

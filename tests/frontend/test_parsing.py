@@ -1,6 +1,7 @@
 """Tests of symrates.frontend.parsing: equation text -> sympy, without eval."""
 
 import builtins
+import random
 import re
 
 import pytest
@@ -465,3 +466,26 @@ def test_malicious_expression_executes_nothing(tmp_path):
     with pytest.raises(EquationParseError, match="Attribute access"):
         expr(f"__import__('os').system('touch {target}')")
     assert not target.exists()
+
+
+# -- robustness --------------------------------------------------------------------------------
+FUZZ_TOKENS = ["x", "a", "lambda", "I", "t", "pi", "1", "0", "2.5", "1e999", "(", ")", "+", "-",
+               "*", "/", "^", "**", "=", "==", "'", ",", "exp", "max", "past", "heaviside",
+               "arctan2", "d/dt", " ", "\n", "#", "\0", "é", "[", ".", "if", "not", ":", "lambda:",
+               "$", "\\", "\t", "True", "1j", "0x1F", "%", "'a'", '"', "{", ";", "sqrt", "`"]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_text_gives_a_result_or_an_equation_parse_error(seed, recwarn):
+    rng = random.Random(seed)
+    for _ in range(500):
+        text = "".join(rng.choice(FUZZ_TOKENS) for _ in range(rng.randint(0, 12)))
+        text = rng.choice(["", "x' = ", "a = ", "d/dt x = ", "lambda' = "]) + text
+        try:
+            parsed = eq(text)
+        except EquationParseError as err:
+            assert err.equation == text and err.path == "net/pop/op"
+            assert err.position is None or 0 <= err.position <= len(text)
+        else:
+            assert isinstance(parsed.rhs, sympy.Expr)
+    assert not [w for w in recwarn if issubclass(w.category, SyntaxWarning)]
