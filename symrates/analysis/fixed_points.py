@@ -118,6 +118,8 @@ def _newton(ns: NumericSystem, y: np.ndarray, *, tol: float, max_iter: int) -> n
         for _ in range(max_iter):
             if not np.all(np.isfinite(fy)):
                 return None
+            if np.linalg.norm(fy) <= 1e-3 * tol * (1.0 + np.abs(y).max()):
+                return y                      # already as good as rounding allows
             J = ns.jacobian(y)
             try:
                 step = np.linalg.solve(J, -fy)
@@ -132,7 +134,8 @@ def _newton(ns: NumericSystem, y: np.ndarray, *, tol: float, max_iter: int) -> n
                     break
                 lam /= 2
             else:
-                return None
+                # no decrease possible: converged to rounding level, or stuck
+                return y if norm <= tol * (1.0 + np.abs(y).max()) else None
             y, fy = y_new, f_new
             scale = 1.0 + np.abs(y).max()
             if np.linalg.norm(lam * step) <= 1e-12 * scale and np.linalg.norm(fy) <= tol * scale:
