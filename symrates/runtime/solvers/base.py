@@ -11,6 +11,7 @@ Two families share nothing but a name:
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
@@ -104,7 +105,7 @@ class Diffusion:
             )
 
 
-class FixedStepSolver:
+class FixedStepSolver(ABC):
     """A one-step method with a fixed step ``dt``.
 
     Subclasses implement :meth:`step` and, if they support noise, :meth:`stochastic_step`.
@@ -135,9 +136,9 @@ class FixedStepSolver:
     supports_noise: ClassVar[bool] = False
     n_stages: ClassVar[int] = 0
 
+    @abstractmethod
     def step(self, problem: Problem, t: float, y: np.ndarray, dt: float, k: int) -> np.ndarray:
         """Advance ``y`` from ``t`` to ``t + dt`` during step ``k``; return the new state."""
-        raise NotImplementedError
 
     def stochastic_step(
         self,
