@@ -7,7 +7,9 @@ Examples
 --------
 >>> import symrates as sr
 >>> system = sr.build("jansen_rit.JRC")
->>> res = sr.simulate(system, 1.0, dt=1e-4)                  # doctest: +SKIP
+>>> res = sr.simulate(system, 0.1, dt=1e-4)
+>>> res["pc/RPO_e_pc/v"].shape
+(1001,)
 """
 
 from ._version import __version__

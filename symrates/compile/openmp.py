@@ -86,8 +86,8 @@ class CompilerInfo:
     --------
     >>> from symrates.compile.openmp import probe_compiler
     >>> info = probe_compiler()
-    >>> info.openmp_cflags if info.openmp else ()  # doctest: +SKIP
-    ('-fopenmp',)
+    >>> isinstance(info.openmp, bool)
+    True
     """
 
     command: tuple[str, ...]

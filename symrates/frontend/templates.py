@@ -404,7 +404,10 @@ class NodeTemplate(_OperatorGraph):
 
     Examples
     --------
-    >>> node = NodeTemplate("pop", [li])                      # doctest: +SKIP
+    >>> syn = OperatorTemplate("syn", ["v' = -v + m_in"], {"v": "output", "m_in": "input"})
+    >>> rate = OperatorTemplate("rate", ["m = tanh(v)"], {"m": "output", "v": "input"})
+    >>> NodeTemplate("pop", [syn, rate])           # rate's input v receives syn's output v
+    NodeTemplate('pop', operators=[syn, rate])
     """
 
     _kind = "node"

@@ -88,8 +88,10 @@ def test_jr6_alpha_rhythm_at_p_220():
     freqs = np.fft.rfftfreq(v.size, d=1e-4)
     peak = freqs[np.argmax(spectrum)]
     assert 10.5 <= peak <= 11.5, peak
-    # REFERENCES/issue: y1 - y2 between about 6.1 and 9.0 mV (measured: 5.91 .. 9.26)
-    assert v.min() == pytest.approx(6.1, abs=0.35) and v.max() == pytest.approx(9.0, abs=0.35)
+    # the issue: y1 - y2 between about 6.1 and 9.0 mV once settled (measured 6.01 .. 9.11)
+    settled = (res["y1"] - res["y2"])[res.t >= 1.5]
+    assert settled.min() == pytest.approx(6.1, abs=0.15)
+    assert settled.max() == pytest.approx(9.0, abs=0.15)
     assert v.max() - v.min() > 3.0
 
 
