@@ -357,49 +357,108 @@ def list_models() -> list[str]:
 # --------------------------------------------------------------------------------------------------
 
 
-def _collect(tpl, out: dict[int, tuple[str, Any]], names: set[str]) -> str:
-    """Add ``tpl`` and everything it uses to ``out``; return the name it is written under."""
-    if id(tpl) in out:
-        return out[id(tpl)][0]
-    if isinstance(tpl, OperatorTemplate):
-        body: dict[str, Any] = {
-            "base": "OperatorTemplate",
-            "equations": list(tpl.equations),
-            "variables": {k: v.to_spec() for k, v in tpl.variables.items()},
-        }
-    elif isinstance(tpl, (NodeTemplate, EdgeTemplate)):
-        body = {"base": type(tpl).__name__,
-                "operators": [_collect(op, out, names) for op in tpl.operators]}
+def _walk(tpl, seen: dict[int, Any]) -> None:
+    """Every template ``tpl`` uses, dependencies first, into ``seen`` (keyed by identity)."""
+    if id(tpl) in seen:
+        return
+    if isinstance(tpl, (NodeTemplate, EdgeTemplate)):
+        for op in tpl.operators:
+            _walk(op, seen)
     elif isinstance(tpl, CircuitTemplate):
-        body = {"base": "CircuitTemplate",
-                "nodes": {k: _collect(n, out, names) for k, n in tpl.nodes.items()}}
-        edges = []
+        for node in tpl.nodes.values():
+            _walk(node, seen)
         for e in tpl.edges:
-            row = e.to_list()
             if e.template is not None:
-                row[2] = _collect(e.template, out, names)
-            edges.append(row)
-        if edges:
-            body["edges"] = edges
-    else:
+                _walk(e.template, seen)
+    elif not isinstance(tpl, OperatorTemplate):
         raise ModelDefinitionError(f"Cannot write {tpl!r} as a template.")
-    if tpl.description:
-        body = {"base": body.pop("base"), "description": tpl.description, **body}
-    name = tpl.name
-    k = 2
-    while name in names:
-        name, k = f"{tpl.name}_{k}", k + 1
-    names.add(name)
-    out[id(tpl)] = (name, body)
-    return name
+    seen[id(tpl)] = tpl
+
+
+def _defaults(tpl) -> dict[str, float]:
+    """``{variable path: default}`` of an operator (``var``) or edge (``op/var``)."""
+    if isinstance(tpl, OperatorTemplate):
+        return {v: d.default for v, d in tpl.variables.items()}
+    return {f"{op.name}/{v}": d.default for op in tpl.operators for v, d in op.variables.items()}
+
+
+class _Writer:
+    """Writes templates so that every path stays the same after loading the file back.
+
+    Operator and edge names are path parts (``node/operator/variable``, ``edge_k/...``), so they
+    are written under their own names: when two different operators (or edges) share a name but
+    differ only in default values, one template is written and the other use gets the differences
+    as overrides (``operators: {op: {var: value}}`` in nodes, ``{op/var: value}`` on edges). Node
+    and circuit templates are not path parts (circuits address nodes by their keys) and are
+    renamed on clashes.
+    """
+
+    def __init__(self, template) -> None:
+        order: dict[int, Any] = {}
+        _walk(template, order)
+        self.names: dict[int, str] = {}
+        self.overrides: dict[int, dict[str, float]] = {}
+        self.docs: dict[str, dict[str, Any]] = {}
+        canonical: dict[str, Any] = {}
+        for tpl in order.values():
+            if not isinstance(tpl, (OperatorTemplate, EdgeTemplate)):
+                continue
+            first = canonical.setdefault(tpl.name, tpl)
+            if first is not tpl and first.structure_key() != tpl.structure_key():
+                kind = type(tpl).__name__
+                raise ModelDefinitionError(
+                    f"Cannot write {template.name!r} to YAML: two different {kind}s are both "
+                    f"named {tpl.name!r}. Their names are path parts, so rename one of them."
+                )
+            base, mine = _defaults(first), _defaults(tpl)
+            self.overrides[id(tpl)] = {k: v for k, v in mine.items() if base[k] != v}
+            self.names[id(tpl)] = tpl.name
+        for tpl in canonical.values():
+            self.docs[tpl.name] = self._body(tpl)
+        for tpl in order.values():
+            if id(tpl) not in self.names:
+                name, k = tpl.name, 2
+                while name in self.docs:
+                    name, k = f"{tpl.name}_{k}", k + 1
+                self.names[id(tpl)] = name
+                self.docs[name] = self._body(tpl)
+
+    def _operators(self, tpl) -> list | dict:
+        ops = [(op.name, self.overrides[id(op)]) for op in tpl.operators]
+        if not any(o for _, o in ops):
+            return [name for name, _ in ops]
+        return {name: dict(o) for name, o in ops}
+
+    def _body(self, tpl) -> dict[str, Any]:
+        body: dict[str, Any] = {"base": type(tpl).__name__}
+        if tpl.description:
+            body["description"] = tpl.description
+        if isinstance(tpl, OperatorTemplate):
+            body["equations"] = list(tpl.equations)
+            body["variables"] = {k: v.to_spec() for k, v in tpl.variables.items()}
+        elif isinstance(tpl, (NodeTemplate, EdgeTemplate)):
+            body["operators"] = self._operators(tpl)
+        else:
+            body["nodes"] = {k: self.names[id(n)] for k, n in tpl.nodes.items()}
+            edges = []
+            for e in tpl.edges:
+                row = e.to_list()
+                if e.template is not None:
+                    row[2] = self.names[id(e.template)]
+                    row[3] = {**row[3], **self.overrides[id(e.template)], **e.variables}
+                edges.append(row)
+            if edges:
+                body["edges"] = edges
+        return body
 
 
 def to_yaml(template) -> str:
-    """The template and everything it uses, as YAML text in PyRates' format."""
-    out: dict[int, tuple[str, Any]] = {}
-    _collect(template, out, set())
-    doc = {name: body for name, body in out.values()}
-    return yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, width=100)
+    """The template and everything it uses, as YAML text in PyRates' format.
+
+    Loading the text back gives a template that builds the same system, with the same paths.
+    """
+    docs = _Writer(template).docs
+    return yaml.safe_dump(docs, sort_keys=False, default_flow_style=False, width=100)
 
 
 def save(template, path: str | os.PathLike) -> Path:

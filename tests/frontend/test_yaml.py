@@ -196,3 +196,25 @@ def test_list_models_and_library():
     models = sr.list_models()
     assert "jansen_rit.JRC" in models
     assert all(isinstance(sr.load(m), (sr.NodeTemplate, sr.CircuitTemplate)) for m in models)
+
+
+def test_round_trip_keeps_paths_of_updated_operators(tmp_path):
+    from tests.scenarios import two_leaky_chain
+
+    circ = two_leaky_chain(weight=2.0).update({"b/li/tau": 7.0})
+    text = sr.to_yaml(circ)
+    assert "li_2" not in text and "tau: 7.0" in text
+    again = sr.load(f"{sr.save(circ, tmp_path / 'c.yaml')}:chain")
+    a, b = sr.build(circ), sr.build(again)
+    assert a.states == b.states and dict(a.parameters) == dict(b.parameters)
+    assert a.rhs == b.rhs
+
+
+def test_writing_two_different_operators_of_one_name_is_an_error():
+    one = sr.OperatorTemplate("op", ["x' = -x"], {"x": "output"})
+    two = sr.OperatorTemplate("op", ["x' = x"], {"x": "output"})
+    circ = sr.CircuitTemplate("c", {"a": sr.NodeTemplate("A", [one]),
+                                    "b": sr.NodeTemplate("B", [two])})
+    with pytest.raises(ModelDefinitionError, match=r"two different OperatorTemplates are both "
+                                                   r"named 'op'.*rename one"):
+        sr.to_yaml(circ)
