@@ -31,6 +31,23 @@ def _lambdify(args, temporaries, exprs):
                           docstring_limit=0)
 
 
+def _functions(system: SymbolicSystem, spec: KernelSpec | None):
+    """The lowered spec and its numpy functions, built once per system and cached on it."""
+    if spec is None and "numpy" in system._cache:
+        return system._cache["numpy"]
+    spec = spec or lower(system)
+    group_fns = [_lambdify(g.arguments, g.temporaries, g.derivatives) for g in spec.groups]
+    coupling_fns = []
+    for c in spec.couplings:
+        src = spec.groups[c.source]
+        fn = _lambdify(src.arguments, c.temporaries, [c.expr])
+        W = sp.csr_matrix((c.weights, c.indices, c.indptr), shape=c.shape)
+        coupling_fns.append((fn, W))
+    out = (spec, group_fns, coupling_fns)
+    system._cache.setdefault("numpy", out)
+    return out
+
+
 @dataclass
 class _Driven:
     group: int
@@ -67,15 +84,15 @@ class NumpyProblem:
         spec: KernelSpec | None = None,
     ) -> None:
         self.system = system
-        self.spec = spec or lower(system)
-        self.n_states = self.spec.n_states
-        self.state_names = self._state_names()
         if system.has_delays:
             raise ModelDefinitionError(
                 f"{system.name!r} has delayed couplings or equations: the numpy reference "
-                f"simulator does not integrate delays. Use backend='cython' (the compiled engine), "
-                f"or set the delays to zero."
+                f"simulator does not integrate delays; the compiled engine will. For now set the "
+                f"delays to zero (edge 'delay', or x(t - d) in equations)."
             )
+        self.spec, self._group_fns, self._coupling_fns = _functions(system, spec)
+        self.n_states = self.spec.n_states
+        self.state_names = self._state_names()
         self.params = [
             {p: np.array(g.param_values[p], dtype=float) for p in g.parameters}
             for g in system.groups
@@ -110,15 +127,6 @@ class NumpyProblem:
                         f"({n_steps or 'n_steps'}, {width}): one row per step."
                     )
             self._driven.append(_Driven(gi, local, rows, value))
-        self._group_fns = [
-            _lambdify(g.arguments, g.temporaries, g.derivatives) for g in self.spec.groups
-        ]
-        self._coupling_fns = []
-        for c in self.spec.couplings:
-            src = self.spec.groups[c.source]
-            fn = _lambdify(src.arguments, c.temporaries, [c.expr])
-            W = sp.csr_matrix((c.weights, c.indices, c.indptr), shape=c.shape)
-            self._coupling_fns.append((fn, W))
 
     # -- setup helpers -------------------------------------------------------------------------
     def _state_names(self) -> tuple[str, ...]:

@@ -86,3 +86,12 @@ def test_flat_view_refuses_huge_systems():
     with pytest.raises(ModelDefinitionError, match=r"2001 states: the flattened sympy view"):
         system.rhs  # noqa: B018
     np.testing.assert_allclose(system.vector_field(np.ones(2001)), -np.ones(2001))
+
+
+def test_numeric_functions_are_built_once_per_system():
+    system = sr.build("jansen_rit.JR6")
+    system.vector_field(np.ones(6))
+    first = system._cache["numpy"]
+    system.vector_field(np.ones(6), params={"p": 100.0})
+    sr.simulate(system, 0.001, dt=1e-4)
+    assert system._cache["numpy"] is first
