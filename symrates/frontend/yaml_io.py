@@ -338,17 +338,20 @@ def load(reference: str):
 
 
 def list_models() -> list[str]:
-    """Names of the library's models (circuits and nodes), e.g. ``"jansen_rit.JRC"``."""
+    """Names of the library's models, e.g. ``"jansen_rit.JRC"``.
+
+    A model is a circuit, or a node that no circuit of its file uses as a part (the parts, such
+    as ``jansen_rit.PC``, still load with :func:`load`).
+    """
     out = []
     for path in sorted(MODELS_DIR.glob("*.yaml")):
         f = _open(path)
-        for name in f.names():
-            try:
-                tpl = f.template(name)
-            except ModelDefinitionError:  # pragma: no cover - library files are tested
-                continue
-            if isinstance(tpl, (NodeTemplate, CircuitTemplate)):
-                out.append(f"{path.stem}.{name}")
+        built = {name: f.template(name) for name in f.names()}
+        parts = {id(node) for tpl in built.values() if isinstance(tpl, CircuitTemplate)
+                 for node in tpl.node_paths.values()}
+        out += [f"{path.stem}.{name}" for name, tpl in built.items()
+                if isinstance(tpl, CircuitTemplate)
+                or (isinstance(tpl, NodeTemplate) and id(tpl) not in parts)]
     return out
 
 
