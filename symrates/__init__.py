@@ -27,6 +27,7 @@ from .errors import (
 from .frontend.templates import CircuitTemplate, EdgeTemplate, NodeTemplate, OperatorTemplate
 from .frontend.yaml_io import list_models, load, save, to_yaml
 from .ir.build import build
+from .ir.network import Coupling, Network, network
 from .ir.system import SymbolicSystem
 from .runtime.result import SimulationResult
 from .runtime.simulate import simulate
@@ -43,6 +44,9 @@ __all__ = [
     "list_models",
     "build",
     "SymbolicSystem",
+    "network",
+    "Network",
+    "Coupling",
     "simulate",
     "SimulationResult",
     "fixed_points",

@@ -1,0 +1,119 @@
+"""Networks of coupled units: matrix-native building, equivalence to circuits, the B1 reference."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import symrates as sr
+from symrates.errors import ModelDefinitionError
+
+PEERS = Path(__file__).resolve().parents[2].parent / "shared" / "peers"
+SRC, TGT = "pc/PRO/m_out", "pc/RPO_e_pc/m_in"
+
+
+def test_network_equals_the_same_circuit_written_out():
+    rng = np.random.default_rng(5)
+    n = 3
+    W = rng.uniform(size=(n, n)) * (1 - np.eye(n))
+    D = np.zeros((n, n))
+    net = sr.network("jansen_rit.JRC", n, couplings=[sr.Coupling(SRC, TGT, W)],
+                     params={"u": [180.0, 220.0, 260.0]})
+    jrc = sr.load("jansen_rit.JRC")
+    nodes = {f"c{i}": jrc.update({"u": u}) for i, u in enumerate([180.0, 220.0, 260.0])}
+    edges = [(f"c{j}/{SRC}", f"c{i}/{TGT}", None, {"weight": W[i, j], "delay": D[i, j]})
+             for i in range(n) for j in range(n) if W[i, j]]
+    circuit = sr.CircuitTemplate("copies", nodes, edges)
+    a = sr.simulate(net, 0.2, dt=1e-4, method="rk4", sampling=1e-2)
+    b = sr.simulate(circuit, 0.2, dt=1e-4, method="rk4", sampling=1e-2)
+    for path in sr.build(jrc).states:
+        for i in range(n):
+            np.testing.assert_allclose(a[path][:, i], b[f"c{i}/{path}"], rtol=1e-12, atol=1e-15)
+    # the same groups, with node-major units
+    assert [(g.name, g.n) for g in sr.build(net).groups] == [("PC", 3), ("EIN", 6)]
+
+
+def test_uncoupled_heterogeneous_units_run_like_single_models():
+    p = np.array([120.0, 220.0, 300.0])
+    net = sr.network("jansen_rit.JR6", 3, params={"p": p})
+    res = sr.simulate(net, 0.3, dt=1e-4, outputs=["y1"])
+    assert res["y1"].shape == (3001, 3)
+    for i, value in enumerate(p):
+        single = sr.simulate("jansen_rit.JR6", 0.3, dt=1e-4, outputs=["y1"], params={"p": value})
+        np.testing.assert_array_equal(res["y1"][:, i], single["y1"])
+    np.testing.assert_array_equal(sr.build(net).parameters["JR6/JR6_op/p"], p)
+
+
+def _b1(n, steps, seed=42, density=0.1):
+    """Connectivity and input of BENCHMARKS.md B1 (same recipe as the peer scripts)."""
+    rng = np.random.default_rng(seed)
+    C = rng.uniform(size=(n, n))
+    C[C > density] = 0.0
+    np.fill_diagonal(C, 0.0)
+    s = C.sum(axis=1)
+    C[s > 0] /= s[s > 0, None]
+    u = 220 + 22 * rng.standard_normal((steps, n))
+    return C, u
+
+
+def test_b1_network_matches_the_numpy_peer_reference():
+    script = PEERS / "numpy_jrc_reference.py"
+    assert script.exists(), f"the peer reference {script} is needed (shared/ beside the checkout)"
+    out = subprocess.run([sys.executable, str(script), "-n", "10", "-T", "1.0"],
+                         capture_output=True, text=True, check=True).stdout
+    ref = json.loads(out.strip().splitlines()[-1])
+    ref = ref.get("checksum", ref)
+    n, steps = 10, 10_000
+    W, u = _b1(n, steps)
+    net = sr.network("jansen_rit.JRC", n, couplings=[sr.Coupling(SRC, TGT, sp.csr_matrix(W))])
+    res = sr.simulate(net, 1.0, dt=1e-4, method="euler", inputs={"u": u}, sampling=1e-3,
+                      outputs=["pc/RPO_e_pc/v", "pc/RPO_i/v"], y0=np.zeros(80))
+    v = (res["pc/RPO_e_pc/v"] + res["pc/RPO_i/v"])[:-1]     # the peer records before each step
+    w = v[int(round(0.9 * len(v))):]
+    got = {"mean": w.mean(), "std": w.std(), "min": w.min(), "max": w.max(),
+           "node0_last": v[-1, 0], "nodeN_last": v[-1, -1]}
+    for key, value in got.items():
+        assert value == pytest.approx(ref[key], rel=1e-12, abs=1e-15), key
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: sr.network("jansen_rit.JRC", 0), r"must be an integer >= 1, got 0"),
+        (lambda: sr.network("jansen_rit.JRC", 3,
+                            couplings=[sr.Coupling(SRC, TGT, np.ones((2, 2)))]),
+         r"weights of coupling 0 \(pc/PRO/m_out -> pc/RPO_e_pc/m_in\).*shape \(3, 3\)"),
+        (lambda: sr.network("jansen_rit.JRC", 2, couplings=[sr.Coupling(SRC, "pc/RPO_e_pc/v",
+                                                                         np.ones((2, 2)))]),
+         r"target 'pc/RPO_e_pc/v' .* is not an input variable"),
+        (lambda: sr.network("jansen_rit.JRC", 2, couplings=[sr.Coupling("m_ot", TGT, np.eye(2))]),
+         r"Unknown variable 'm_ot'"),
+        (lambda: sr.network("jansen_rit.JRC", 2, couplings=[sr.Coupling(SRC, TGT, np.eye(2),
+                                                                         delays=-1.0)]),
+         r"delays of coupling 0 .* must be finite and >= 0"),
+        (lambda: sr.network("jansen_rit.JRC", 2, params={"u": [1.0, 2.0, 3.0]}),
+         r"'u' in the network of 'JRC' must be a finite number or an array of 2"),
+        (lambda: sr.network("jansen_rit.JRC", 2, params={"pc/RPO_e_pc/v": 1.0}),
+         r"names 'pc/RPO_e_pc/v', which is not a parameter"),
+        (lambda: sr.network("jansen_rit.JRC", 2, couplings=["x"]), r"must be symrates.Coupling"),
+    ],
+)
+def test_network_errors(make, match):
+    with pytest.raises(ModelDefinitionError, match=match):
+        make()
+
+
+def test_delays_are_recorded_per_edge():
+    W = np.array([[0.0, 2.0], [3.0, 0.0]])
+    D = np.array([[0.0, 0.01], [0.02, 0.0]])
+    system = sr.build(sr.network("jansen_rit.JRC", 2,
+                                 couplings=[sr.Coupling(SRC, TGT, W, delays=D)]))
+    (c,) = [c for c in system.couplings if c.delays is not None]
+    rows = np.repeat(np.arange(c.weights.shape[0]), np.diff(c.weights.indptr))
+    assert sorted(zip(rows.tolist(), c.weights.indices.tolist(), c.weights.data.tolist(),
+                      c.delays.tolist())) == [(0, 1, 2.0, 0.01), (1, 0, 3.0, 0.02)]
+    assert system.has_delays
