@@ -6,6 +6,7 @@ from typing import Any
 
 from ..errors import ModelDefinitionError
 from ..frontend.templates import CircuitTemplate, EdgeTemplate, NodeTemplate, OperatorTemplate
+from .delays import expand_distributed_delays
 from .graph import build_groups, flatten_circuit
 from .system import SymbolicSystem
 
@@ -63,5 +64,6 @@ def build(model: Any) -> SymbolicSystem:
     circuit = as_circuit(model)
     graph = flatten_circuit(circuit)
     groups, couplings = build_groups(graph)
-    return SymbolicSystem(circuit.name, tuple(groups), tuple(couplings),
-                          description=circuit.description)
+    system = SymbolicSystem(circuit.name, tuple(groups), tuple(couplings),
+                            description=circuit.description)
+    return expand_distributed_delays(system)

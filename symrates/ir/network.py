@@ -18,6 +18,7 @@ import scipy.sparse as sp
 import sympy
 
 from ..errors import ModelDefinitionError
+from .delays import expand_distributed_delays
 from .system import Coupling as _IRCoupling
 from .system import Group, SymbolicSystem
 
@@ -267,7 +268,7 @@ def _build(net: Network) -> SymbolicSystem:
                             description=unit.description)
     if net.params:
         system = _with_params(system, net.params, n)
-    return system
+    return expand_distributed_delays(system)
 
 
 def _with_params(system: SymbolicSystem, params: Mapping[str, Any], n: int) -> SymbolicSystem:
