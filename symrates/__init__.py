@@ -24,7 +24,8 @@ from .errors import (
     SymratesError,
     SymratesWarning,
 )
-from .frontend.templates import CircuitTemplate, EdgeTemplate, NodeTemplate, OperatorTemplate
+from .frontend.circuits import CircuitTemplate
+from .frontend.templates import EdgeTemplate, NodeTemplate, OperatorTemplate
 from .frontend.yaml_io import list_models, load, save, to_yaml
 from .ir.build import build
 from .ir.network import Coupling, Network, network

@@ -30,8 +30,8 @@ import yaml
 from ..errors import ModelDefinitionError
 from .parsing import parse_equation, parse_expression
 from .printing import equation_text
+from .circuits import CircuitTemplate
 from .templates import (
-    CircuitTemplate,
     EdgeTemplate,
     NodeTemplate,
     OperatorTemplate,

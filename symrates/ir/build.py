@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import ModelDefinitionError
-from ..frontend.templates import CircuitTemplate, EdgeTemplate, NodeTemplate, OperatorTemplate
+from ..frontend.circuits import CircuitTemplate
+from ..frontend.templates import EdgeTemplate, NodeTemplate, OperatorTemplate
 from .delays import expand_distributed_delays
 from .graph import build_groups, flatten_circuit
 from .system import SymbolicSystem

@@ -19,7 +19,8 @@ import scipy.sparse as sp
 import sympy
 
 from ..errors import ModelDefinitionError
-from ..frontend.templates import CircuitTemplate, EdgeTemplate, NodeTemplate
+from ..frontend.circuits import CircuitTemplate
+from ..frontend.templates import EdgeTemplate, NodeTemplate
 from .paths import PathIndex, join, split
 from .system import Coupling, Group, order_definitions
 
