@@ -439,9 +439,3 @@ class EdgeTemplate(_OperatorGraph):
                 f"reaches the target), found {outs or 'none'}."
             )
         return outs[0]
-
-
-# Circuits live in their own module; re-exported here for ``from .templates import ...`` users.
-from .circuits import CircuitTemplate, EdgeSpec, Template  # noqa: E402
-
-__all__ += ["CircuitTemplate", "EdgeSpec", "Template"]

@@ -28,9 +28,9 @@ from typing import Any
 import yaml
 
 from ..errors import ModelDefinitionError
+from .circuits import CircuitTemplate
 from .parsing import parse_equation, parse_expression
 from .printing import equation_text
-from .circuits import CircuitTemplate
 from .templates import (
     EdgeTemplate,
     NodeTemplate,
