@@ -7,15 +7,16 @@ compiled engine must reproduce:
 * the time grid is ``t_k = k*dt`` (``k = 0..n_steps``, computed by multiplication, not by
   accumulation), and step ``k`` calls ``rhs(t, y, k)`` for all its stages;
 * samples are taken at ``t = j*m*dt`` with ``m = sampling/dt``;
-* noise uses ``dW_k = sqrt(dt) * Z[k]`` where ``Z`` is the ``(n_steps, n_states)`` array of
-  standard normals drawn row by row from ``numpy.random.Generator(numpy.random.Philox(seed))``
-  (drawn in blocks; the stream does not depend on the block size).
+* noise uses ``dW_k[i] = sqrt(dt) * Z(seed, k, i)`` with the counter-based normal stream of
+  :mod:`symrates.runtime.rng` (a pure function of seed, step and state index), so that compiled
+  kernels, any thread count and any split of the work draw the same numbers.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import secrets
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +24,7 @@ import numpy as np
 
 from symrates.errors import IntegrationError, ModelDefinitionError
 from symrates.runtime.problem import Problem
+from symrates.runtime.rng import normals
 from symrates.runtime.solvers import (
     SOLVERS,
     AdaptiveSolver,
@@ -39,8 +41,6 @@ logger = logging.getLogger(__name__)
 
 #: Relative tolerance for "t_end (sampling) is a whole multiple of dt".
 _MULTIPLE_RTOL = 1e-9
-#: Random numbers drawn per block of noise increments (bounds the extra memory).
-_NOISE_BLOCK = 1 << 16
 #: Variables named in an error message before "and N more".
 _NAMES_SHOWN = 5
 #: Stiff methods suggested in error messages.
@@ -298,10 +298,10 @@ def integrate(
         ``sigma(t, y, k)`` (multiplicative): adds ``sigma * dW`` to every state equation
         (diagonal noise). ``"euler"`` uses Euler–Maruyama (converges to the Itô solution),
         ``"heun"`` the stochastic Heun scheme (Stratonovich). Other methods raise. Step ``k``
-        uses ``dW = sqrt(dt) * Z[k]``, row ``k`` of the standard normals drawn row by row from
-        ``Generator(Philox(rng_seed))``.
+        uses ``dW[i] = sqrt(dt) * normals(rng_seed, k, i, n_states)`` of
+        :mod:`symrates.runtime.rng`.
     rng_seed : int, optional
-        Seed of the noise (``numpy.random.Philox``); ``None`` draws fresh entropy.
+        Seed of the noise (an integer >= 0); ``None`` draws a fresh seed.
     rtol, atol : float
         Tolerances of the adaptive methods (ignored by fixed-step methods).
     max_step, first_step : float, optional
@@ -406,10 +406,9 @@ def _run_fixed(
     Y[0] = y[idx]
     n = problem.n_states
     if diffusion is not None:
-        rng = np.random.Generator(np.random.Philox(rng_seed))
+        seed = secrets.randbits(63) if rng_seed is None else rng_seed
         sqrt_dt = math.sqrt(dt)
-        block_rows = max(1, _NOISE_BLOCK // n)
-        dW_block = np.empty((0, n))
+        index = np.arange(n)
     bar_every = max(1, n_steps // 200)
     step = solver.step
     # Overflow and invalid operations show up as non-finite states, reported below with names.
@@ -419,10 +418,8 @@ def _run_fixed(
             if diffusion is None:
                 y_new = step(problem, t, y, dt, k)
             else:
-                row = k % block_rows
-                if row == 0:
-                    dW_block = sqrt_dt * rng.standard_normal((min(block_rows, n_steps - k), n))
-                y_new = solver.stochastic_step(problem, t, y, dt, k, dW_block[row], diffusion)
+                dW = sqrt_dt * normals(seed, k, index, n)
+                y_new = solver.stochastic_step(problem, t, y, dt, k, dW, diffusion)
             if not np.isfinite(y_new).all():
                 raise _diverged(problem, solver.name, dt, k, n_steps, y, y_new)
             y = y_new

@@ -3,17 +3,17 @@
 import numpy as np
 import pytest
 
-from symrates.runtime import integrate as integrate_module
 from symrates.runtime.integrate import integrate
 from symrates.runtime.problem import FunctionProblem
+from symrates.runtime.rng import normals
 
 N_UNITS = 2000
 
 
 def wiener_increments(seed, n_steps, n_states, dt):
-    """The documented stream: row k of an (n_steps, n_states) normal draw, times sqrt(dt)."""
-    rng = np.random.Generator(np.random.Philox(seed))
-    return np.sqrt(dt) * rng.standard_normal((n_steps, n_states))
+    """The documented stream: dW[k, i] = sqrt(dt) * normals(seed, k, i, n_states)."""
+    return np.sqrt(dt) * np.array([normals(seed, k, np.arange(n_states), n_states)
+                                   for k in range(n_steps)])
 
 
 @pytest.mark.parametrize("method", ["euler", "heun"])
@@ -32,17 +32,15 @@ def test_ornstein_uhlenbeck_stationary_variance(method):
 
 
 @pytest.mark.parametrize("method", ["euler", "heun"])
-def test_noise_follows_the_documented_stream(method, monkeypatch):
-    # dy = sigma dW with f = 0: y_k = sigma * (dW_0 + ... + dW_{k-1}), for any block size
+def test_noise_follows_the_documented_stream(method):
+    # dy = sigma dW with f = 0: y_k = sigma * (dW_0 + ... + dW_{k-1})
     n, dt, n_steps, seed = 3, 0.01, 250, 42
     sigma = np.array([0.5, 1.0, 2.0])
     flat = FunctionProblem(lambda t, y, k: np.zeros(n), n)
     expected = sigma * np.cumsum(wiener_increments(seed, n_steps, n, dt), axis=0)
-    for block in (1 << 16, 7, 1):    # numbers per block: one block, several, one row each
-        monkeypatch.setattr(integrate_module, "_NOISE_BLOCK", block)
-        _t, Y, _ = integrate(flat, np.zeros(n), t_end=n_steps * dt, dt=dt, method=method,
-                             noise=sigma, rng_seed=seed)
-        np.testing.assert_allclose(Y[1:], expected, rtol=1e-12, atol=1e-15)
+    _t, Y, _ = integrate(flat, np.zeros(n), t_end=n_steps * dt, dt=dt, method=method,
+                         noise=sigma, rng_seed=seed)
+    np.testing.assert_allclose(Y[1:], expected, rtol=1e-12, atol=1e-15)
 
 
 def test_same_seed_same_path_other_seed_other_path():
