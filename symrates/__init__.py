@@ -14,6 +14,7 @@ Examples
 
 from ._version import __version__
 from .analysis.fixed_points import FixedPoint, fixed_points
+from .compile.cache import clear_cache
 from .errors import (
     CodegenError,
     CompilationError,
@@ -51,6 +52,7 @@ __all__ = [
     "simulate",
     "SimulationResult",
     "fixed_points",
+    "clear_cache",
     "FixedPoint",
     "SymratesError",
     "SymratesWarning",

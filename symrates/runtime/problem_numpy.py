@@ -1,5 +1,8 @@
 """The numpy reference evaluator of a :class:`~symrates.codegen.lower.KernelSpec`.
 
+:class:`ProblemSetup` resolves parameters, inputs and initial states from paths (shared with the
+compiled engine); :class:`NumpyProblem` evaluates the spec with numpy.
+
 Each group's derivatives are evaluated vectorised over its units (lambdified once from the lowered,
 CSE'd expressions); each coupling evaluates its source once per source unit and adds a CSR product
 to the target's coupling sum. Parameters are arrays with one entry per unit; parameters and inputs
@@ -20,7 +23,14 @@ from ..codegen.lower import KernelSpec, lower
 from ..errors import ModelDefinitionError
 from ..ir.system import SymbolicSystem
 
-__all__ = ["NumpyProblem"]
+__all__ = ["ProblemSetup", "NumpyProblem", "lowered"]
+
+
+def lowered(system: SymbolicSystem) -> KernelSpec:
+    """The :class:`KernelSpec` of ``system``, lowered once and cached on it."""
+    if "spec" not in system._cache:
+        system._cache["spec"] = lower(system)
+    return system._cache["spec"]
 
 
 def _lambdify(args, temporaries, exprs):
@@ -35,7 +45,7 @@ def _functions(system: SymbolicSystem, spec: KernelSpec | None):
     """The lowered spec and its numpy functions, built once per system and cached on it."""
     if spec is None and "numpy" in system._cache:
         return system._cache["numpy"]
-    spec = spec or lower(system)
+    spec = spec or lowered(system)
     group_fns = [_lambdify(g.arguments, g.temporaries, g.derivatives) for g in spec.groups]
     coupling_fns = []
     for c in spec.couplings:
@@ -56,8 +66,13 @@ class _Driven:
     source: np.ndarray | Callable[[float], Any]
 
 
-class NumpyProblem:
-    """A simulation problem ``dy/dt = f(t, y)`` evaluated with numpy.
+class ProblemSetup:
+    """Parameters, driven inputs and initial states of a system, resolved from paths.
+
+    What every backend needs before it integrates: the lowered spec, one array of values per
+    parameter and group (length ``n``), the parameters driven by ``inputs=``, the state names
+    and :meth:`state_vector`. :class:`NumpyProblem` adds numpy evaluation; the compiled engine
+    (:mod:`symrates.runtime.compiled`) packs the same arrays for its kernel.
 
     Parameters
     ----------
@@ -84,13 +99,7 @@ class NumpyProblem:
         spec: KernelSpec | None = None,
     ) -> None:
         self.system = system
-        if system.has_delays:
-            raise ModelDefinitionError(
-                f"{system.name!r} has delayed couplings or equations: the numpy reference "
-                f"simulator does not integrate delays; the compiled engine will. For now set the "
-                f"delays to zero (edge 'delay', or x(t - d) in equations)."
-            )
-        self.spec, self._group_fns, self._coupling_fns = _functions(system, spec)
+        self.spec = spec or lowered(system)
         self.n_states = self.spec.n_states
         self.state_names = self._state_names()
         self.params = [
@@ -127,6 +136,11 @@ class NumpyProblem:
                         f"({n_steps or 'n_steps'}, {width}): one row per step."
                     )
             self._driven.append(_Driven(gi, local, rows, value))
+
+    @property
+    def driven(self) -> tuple[_Driven, ...]:
+        """The parameters driven by ``inputs=``: ``(group index, parameter, rows, source)``."""
+        return tuple(self._driven)
 
     # -- setup helpers -------------------------------------------------------------------------
     def _state_names(self) -> tuple[str, ...]:
@@ -171,6 +185,43 @@ class NumpyProblem:
                 f"(states: {', '.join(self.system.states[:8])}), got shape {np.shape(y)}."
             )
         return arr
+
+
+class NumpyProblem(ProblemSetup):
+    """A simulation problem ``dy/dt = f(t, y)`` evaluated with numpy.
+
+    Parameters
+    ----------
+    system : SymbolicSystem
+    params : mapping, optional
+        ``{path: value}`` overrides of parameter defaults; a value may be an array with one
+        entry per network copy.
+    inputs : mapping, optional
+        ``{path: array | callable}`` time-varying parameters or input constants. An array has one
+        row per step (row ``k`` holds during step ``k``); a callable is called as ``f(t)``.
+    n_steps : int, optional
+        Number of steps, to check the length of input arrays.
+    spec : KernelSpec, optional
+        A spec lowered earlier from ``system``.
+    """
+
+    def __init__(
+        self,
+        system: SymbolicSystem,
+        *,
+        params: Mapping[str, Any] | None = None,
+        inputs: Mapping[str, Any] | None = None,
+        n_steps: int | None = None,
+        spec: KernelSpec | None = None,
+    ) -> None:
+        if system.has_delays:
+            raise ModelDefinitionError(
+                f"{system.name!r} has delayed couplings or equations: the numpy reference "
+                f"simulator does not integrate delays; the compiled engine will. For now set the "
+                f"delays to zero (edge 'delay', or x(t - d) in equations)."
+            )
+        super().__init__(system, params=params, inputs=inputs, n_steps=n_steps, spec=spec)
+        self.spec, self._group_fns, self._coupling_fns = _functions(system, spec)
 
     # -- evaluation ----------------------------------------------------------------------------
     def _refresh(self, t: float, k: int) -> None:

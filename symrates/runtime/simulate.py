@@ -12,7 +12,7 @@ from ..errors import ModelDefinitionError, SymratesError
 from ..ir.build import build
 from ..ir.paths import PathIndex
 from .integrate import integrate
-from .problem_numpy import NumpyProblem
+from .problem_numpy import NumpyProblem, ProblemSetup
 from .result import SimulationResult
 from .solvers import SOLVERS
 
@@ -29,15 +29,55 @@ def _backend(backend: str, model_name: str) -> str:
             f"Unknown backend {backend!r} for simulating {model_name!r}; choose one of "
             f"{', '.join(BACKENDS)}."
         )
+    return backend
+
+
+def _compilable(backend: str, system: Any, *, method: str, noise: Any,
+                inputs: Mapping[str, Any] | None) -> bool:
+    """Whether to try the compiled engine: "cython" raises when the run cannot be compiled,
+    "auto" logs why it uses numpy."""
+    from .compiled import not_compiled
+
+    if backend == "numpy":
+        return False
+    reasons = not_compiled(system, method=method, noise=noise, inputs=inputs)
+    if not reasons:
+        return True
     if backend == "cython":
         raise SymratesError(
-            f"backend='cython' was requested for {model_name!r}, but this version of symrates "
-            f"has no compiled simulation engine yet. Use backend='numpy' or 'auto'."
+            f"backend='cython' cannot run {system.name!r}: this version of the compiled "
+            f"engine does not compile {'; '.join(reasons)}. Use backend='auto' or 'numpy' "
+            "for this run (the numpy reference simulator handles it)."
         )
-    if backend == "auto":
-        logger.info("backend='auto' for %r: using the numpy reference simulator "
-                    "(no compiled engine in this version)", model_name)
-    return "numpy"
+    logger.info("backend='auto' for %r: using the numpy reference simulator, because the "
+                "compiled engine does not compile %s yet", system.name, "; ".join(reasons))
+    return False
+
+
+def _compiled_module(backend: str, system: Any) -> Any:
+    """The kernel module of ``system`` (compiled if needed), or None when "auto" falls back."""
+    from ..compile.build import is_cached
+    from ..compile.openmp import probe_compiler
+    from ..config import Config
+    from ..errors import CodegenError, CompilationError
+    from .compiled import kernel_module, kernel_source
+
+    config = Config.default()
+    if backend == "cython":
+        return kernel_module(system, config=config)
+    try:
+        if not is_cached(kernel_source(system), config):
+            compiler = probe_compiler(config.cc)
+            if not compiler.works:
+                logger.info("backend='auto' for %r: using the numpy reference simulator, because "
+                            "the C compiler %r does not work: %s", system.name, compiler.name,
+                            compiler.output)
+                return None
+        return kernel_module(system, config=config)
+    except (CodegenError, CompilationError) as exc:
+        logger.warning("backend='auto' for %r: using the numpy reference simulator, because the "
+                       "compiled kernel could not be built: %s", system.name, exc)
+        return None
 
 
 def _noise_vector(problem: NumpyProblem, noise: Mapping[str, Any]) -> np.ndarray:
@@ -94,7 +134,13 @@ def simulate(
         ``"euler"``, ``"heun"``, ``"rk4"`` (fixed step) or ``"rk45"``, ``"dop853"``, ``"radau"``,
         ``"bdf"``, ``"lsoda"`` (adaptive, scipy).
     backend : {"auto", "cython", "numpy"}
-        ``"auto"`` uses the compiled engine when available, else the numpy reference (logged).
+        ``"cython"`` runs the compiled engine: the model's structure is compiled once into a
+        cached module (first run: a few seconds), and the whole time loop runs in C; it raises
+        :class:`~symrates.errors.CompilationError` if that fails, and
+        :class:`~symrates.errors.SymratesError` for what this version does not compile yet
+        (adaptive methods, ``noise=``, delays, inputs given as callables). ``"auto"`` uses the
+        compiled engine when a C compiler works and the run can be compiled, else the numpy
+        reference (and logs why). ``"numpy"`` is the reference implementation.
     params : mapping, optional
         ``{path: value}`` parameter overrides (an array per network copy for networks).
     y0 : mapping or array, optional
@@ -114,11 +160,12 @@ def simulate(
     seed : int, optional
         Seed of the noise.
     n_threads : int, optional
-        Threads of the compiled engine (ignored by the numpy reference).
+        Threads of the compiled engine: validated (a positive integer or None), but this version
+        of the compiled engine runs serially; ignored by the numpy reference.
     rtol, atol : float
         Tolerances of adaptive methods.
     progress : bool
-        Show a progress bar.
+        Show a progress bar (numpy reference only; compiled runs have none).
 
     Returns
     -------
@@ -137,7 +184,7 @@ def simulate(
     (10001,)
     """
     system = build(model)
-    _backend(backend, system.name)
+    backend = _backend(backend, system.name)
     if method not in SOLVERS:
         raise ModelDefinitionError(
             f"Unknown method {method!r} for simulating {system.name!r}; choose one of "
@@ -151,8 +198,14 @@ def simulate(
         n_steps = int(round(float(t_end) / float(dt)))
     except (TypeError, ValueError, ZeroDivisionError):
         n_steps = None  # integrate() reports the problem with the right message
-    problem = NumpyProblem(system, params=params, inputs=inputs, n_steps=n_steps)
-    start = problem.state_vector(y0)
+    # Resolve everything the user named before anything is compiled: errors come first.
+    module = problem = None
+    if _compilable(backend, system, method=method, noise=noise, inputs=inputs):
+        setup = ProblemSetup(system, params=params, inputs=inputs, n_steps=n_steps)
+        start = setup.state_vector(y0)
+    else:
+        problem = NumpyProblem(system, params=params, inputs=inputs, n_steps=n_steps)
+        start = problem.state_vector(y0)
 
     if outputs is None:
         paths = list(system.states)
@@ -169,11 +222,28 @@ def simulate(
             for p in state_paths
         ]).astype(np.int64) if state_paths else np.zeros(0, dtype=np.int64)
 
-    sigma = _noise_vector(problem, noise) if noise else None
-    t, samples, y_final = integrate(
-        problem, start, t_end=t_end, dt=dt, method=method, sampling=sampling, record=record,
-        noise=sigma, rng_seed=seed, rtol=rtol, atol=atol, progress=progress,
-    )
+    if problem is None:
+        from .integrate import _sample_stride, step_count
+
+        _sample_stride(sampling, dt, step_count(t_end, dt) * float(dt))  # check before compiling
+        module = _compiled_module(backend, system)
+        if module is None:   # "auto" fell back
+            problem = NumpyProblem(system, params=params, inputs=inputs, n_steps=n_steps)
+    if module is not None:
+        from .compiled import CompiledProblem, integrate_compiled
+
+        compiled = CompiledProblem(setup, module, n_steps=n_steps)
+        t, samples, y_final = integrate_compiled(
+            compiled, start, t_end=t_end, dt=dt, method=method, sampling=sampling, record=record,
+        )
+        if other:
+            problem = NumpyProblem(system, params=params, inputs=inputs, n_steps=n_steps)
+    else:
+        sigma = _noise_vector(problem, noise) if noise else None
+        t, samples, y_final = integrate(
+            problem, start, t_end=t_end, dt=dt, method=method, sampling=sampling, record=record,
+            noise=sigma, rng_seed=seed, rtol=rtol, atol=atol, progress=progress,
+        )
 
     data: dict[str, np.ndarray] = {}
     if record is not None:

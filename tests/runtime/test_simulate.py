@@ -161,7 +161,3 @@ def test_delays_are_recorded_but_rejected_by_the_numpy_simulator():
     with pytest.raises(ModelDefinitionError, match=r"delayed couplings or equations"):
         sr.simulate(op, 1.0, dt=0.01)
 
-
-def test_cython_backend_is_an_explicit_error_until_the_compiled_engine_exists():
-    with pytest.raises(sr.SymratesError, match=r"backend='cython' was requested for 'li'"):
-        sr.simulate(LEAKY, 1.0, dt=0.01, backend="cython")

@@ -1,4 +1,5 @@
-"""Shared pytest setup: keep tests off the user's cache and off any display.
+"""Shared pytest setup for tests/ and the doctests in symrates/: keep them off the user's
+kernel cache and off any display.
 
 Kept minimal on purpose; shared reference models live in ``tests/scenarios.py``.
 """

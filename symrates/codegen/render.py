@@ -1,0 +1,187 @@
+"""Render one Cython module per :class:`~symrates.codegen.lower.KernelSpec` structure.
+
+The file structure lives in ``templates/kernel.pyx.j2`` (Jinja2); this module only prepares,
+per group and per coupling, the lines of the loop body, printed by
+:class:`~symrates.codegen.printer.CythonPrinter` through a name map:
+
+- ``_sr_x<j>``: state ``j`` of the group, ``_sr_p<j>``: parameter ``j``, ``_sr_c<j>``: coupled
+  input ``j``, ``_sr_t<j>``: common subexpression ``j``, ``_sr_time``: time.
+
+Nothing sizes-dependent enters the source: the number of units, weights, parameter values,
+inputs and initial states are run-time arrays (see the template's ``Kernel``), so the source,
+and with it the cache key of the compiled module, depends only on the structure.
+
+Examples
+--------
+>>> import symrates as sr
+>>> from symrates.codegen.lower import lower
+>>> source = render(lower(sr.build("fitzhugh_nagumo.FHN")))
+>>> "_sr_group_0" in source and "cdef class Kernel" in source
+True
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import jinja2
+import sympy
+
+from ..errors import CodegenError
+from ..frontend.parsing import TIME, Delay
+from .lower import CouplingSpec, GroupSpec, KernelSpec
+from .printer import CythonPrinter
+
+__all__ = ["render", "TEMPLATE"]
+
+#: The template of a kernel module, in ``symrates/codegen/templates``.
+TEMPLATE = "kernel.pyx.j2"
+
+
+@functools.cache
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("symrates.codegen", "templates"),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+
+
+@dataclass(frozen=True)
+class _Body:
+    """The loop body of a group or source function."""
+
+    locals: tuple[str, ...]
+    lines: tuple[str, ...]
+
+
+def _loop_body(
+    group: GroupSpec,
+    temporaries: Sequence[tuple[sympy.Symbol, sympy.Expr]],
+    results: Sequence[tuple[str, sympy.Expr]],
+    what: str,
+) -> _Body:
+    """Loads of the used arguments, the temporaries, then ``target = expression`` lines."""
+    names: dict[sympy.Symbol, str] = {TIME: "_sr_time"}
+    loads: dict[sympy.Symbol, str] = {}
+    for prefix, array, symbols in (("_sr_x", "_sr_y", group.state_symbols),
+                                   ("_sr_p", "_sr_p", group.param_symbols),
+                                   ("_sr_c", "_sr_c", group.cin_symbols)):
+        for j, s in enumerate(symbols):
+            names[s] = f"{prefix}{j}"
+            loads[s] = f"{array}[_sr_i]" if j == 0 else f"{array}[{j} * _sr_n + _sr_i]"
+    for j, (s, _) in enumerate(temporaries):
+        names[s] = f"_sr_t{j}"
+    printer = CythonPrinter(names)
+
+    used: set[sympy.Symbol] = set()
+    for e in [e for _, e in temporaries] + [e for _, e in results]:
+        if e.has(Delay):
+            raise CodegenError(
+                f"{what} uses a delayed value ({next(iter(e.atoms(Delay)))}); the compiled "
+                "engine does not integrate delays in this version. Use backend='numpy' for "
+                "now, or remove the delay."
+            )
+        used |= e.free_symbols
+    arguments = [s for s in (*group.state_symbols, *group.param_symbols, *group.cin_symbols)
+                 if s in used]
+    lines = [f"{names[s]} = {loads[s]}" for s in arguments]
+    try:
+        lines += [f"{names[s]} = {printer.doprint(e)}" for s, e in temporaries]
+        lines += [f"{target} = {printer.doprint(e)}" for target, e in results]
+    except CodegenError as exc:
+        raise CodegenError(f"Cannot generate code for {what}: {exc}") from exc
+    local_names = [names[s] for s in arguments] + [names[s] for s, _ in temporaries]
+    return _Body(tuple(local_names), tuple(lines))
+
+
+def _comment(names: Sequence[str]) -> str:
+    text = ", ".join(repr(n) for n in names)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _group_context(index: int, g: GroupSpec) -> dict:
+    results = []
+    for j, d in enumerate(g.derivatives):
+        target = "_sr_dy[_sr_i]" if j == 0 else f"_sr_dy[{j} * _sr_n + _sr_i]"
+        results.append((target, sympy.sympify(d)))
+    body = _loop_body(g, g.temporaries, results, f"the equations of group {g.name!r}")
+    return {
+        "index": index,
+        "comment": f"states {_comment(g.states)}; parameters {_comment(g.params)}; "
+                   f"coupled inputs {_comment(g.cins)}",
+        "locals": body.locals,
+        "body": body.lines,
+    }
+
+
+def _source_key(c: CouplingSpec, source: GroupSpec):
+    """Couplings with equal keys compute the same source values (None: never shared)."""
+    exprs = [e for _, e in c.temporaries] + [c.expr]
+    if any(set(source.cin_symbols) & sympy.sympify(e).free_symbols for e in exprs):
+        return None  # reads coupling sums that may change between couplings
+    return (c.source, tuple(c.temporaries), sympy.sympify(c.expr))
+
+
+def render(spec: KernelSpec) -> str:
+    """Return the Cython source of the kernel module for ``spec``.
+
+    Parameters
+    ----------
+    spec : KernelSpec
+        The lowered model. Only its structure enters the source.
+
+    Returns
+    -------
+    str
+        The ``.pyx`` text; equal for equal structures (it is the basis of the cache key).
+
+    Raises
+    ------
+    CodegenError
+        If an expression cannot be compiled (delayed values, unknown functions, complex
+        numbers) or a coupling names an input its target group does not have.
+    """
+    groups = [_group_context(i, g) for i, g in enumerate(spec.groups)]
+    sources = []
+    couplings = []
+    first: dict = {}
+    for ci, c in enumerate(spec.couplings):
+        src, tgt = spec.groups[c.source], spec.groups[c.target]
+        if c.target_cin not in tgt.cins:
+            raise CodegenError(
+                f"Coupling {ci} of {spec.name!r} targets {c.target_cin!r}, which is not a coupled "
+                f"input of group {tgt.name!r} (coupled inputs: {', '.join(tgt.cins) or 'none'})."
+            )
+        key = _source_key(c, src)
+        values_from = first.setdefault(key, ci) if key is not None else ci
+        computes = values_from == ci
+        if computes:
+            body = _loop_body(src, c.temporaries, [("_sr_out[_sr_i]", sympy.sympify(c.expr))],
+                              f"coupling {ci} of {spec.name!r} (from group {src.name!r})")
+            shared = [j for j, d in enumerate(spec.couplings) if j != ci and key is not None
+                      and _source_key(d, spec.groups[d.source]) == key]
+            sources.append({
+                "index": ci,
+                "comment": f"group {src.name!r}",
+                "shared_note": f" (also used by couplings {shared})" if shared else "",
+                "locals": body.locals,
+                "body": body.lines,
+            })
+        couplings.append({
+            "index": ci,
+            "source": c.source,
+            "target": c.target,
+            "cin": tgt.cins.index(c.target_cin),
+            "computes": computes,
+            "values_from": values_from,
+        })
+    summary = (f"{len(spec.groups)} group(s) with {sum(len(g.states) for g in spec.groups)} "
+               f"state variable(s) per unit, {len(spec.couplings)} coupling(s)")
+    template = _environment().get_template(TEMPLATE)
+    return template.render(groups=groups, sources=sources, couplings=couplings, summary=summary)

@@ -1,0 +1,295 @@
+"""Compile a generated kernel module, or load it from the cache.
+
+:func:`load_kernel` is the one entry point: it hashes the source with the
+:func:`toolchain` (:func:`~symrates.compile.cache.cache_key`), returns a module already loaded in
+this process, else loads ``<cache_dir>/_sr_kernel_<hash16><EXT_SUFFIX>``, else builds it:
+
+1. under a file lock on ``<cache_dir>/_sr_kernel_<hash16>.lock`` (so that two processes
+   building the same module compile it once; the second one waits and loads it);
+2. in a fresh temporary directory inside the cache dir: ``python -m cython`` turns the ``.pyx``
+   into C, the C compiler turns that into the extension module, with exactly the flags of the
+   key (nothing comes from ``sysconfig``'s CFLAGS);
+3. ``os.replace`` moves the ``.pyx`` and then the module into the cache dir, so a module file
+   that exists is always complete;
+4. ``importlib`` loads it from that exact path (``sys.path`` and the working directory are
+   never touched).
+
+A failed build raises :class:`~symrates.errors.CompilationError` with the tool's output; the
+``.pyx`` is kept in the cache dir for inspection.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import logging
+import os
+import platform
+import shlex
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import threading
+import time
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from symrates._version import __version__
+from symrates.compile.cache import (
+    BUILD_PREFIX,
+    STATS,
+    cache_key,
+    file_lock,
+    kernel_dir,
+    module_name,
+)
+from symrates.compile.openmp import _compiler_command
+from symrates.config import Config
+from symrates.errors import CompilationError
+
+__all__ = ["BASE_CFLAGS", "toolchain", "kernel_path", "is_cached", "load_kernel"]
+
+logger = logging.getLogger(__name__)
+
+#: Compiler flags of every kernel, before ``Config.cflags`` (default ``-O3``). They do not
+#: change results: no ``-ffast-math``, no FMA contraction (``-ffp-contract=off``, so results
+#: match the numpy reference also with ``-march=native``); ``-fno-math-errno`` only lets the
+#: compiler treat libm calls as pure (errno is never read).
+BASE_CFLAGS = ("-fPIC", "-fwrapv", "-fno-strict-aliasing", "-DNDEBUG", "-ffp-contract=off",
+               "-fno-math-errno")
+#: Seconds allowed for one Cython or compiler call.
+TIMEOUT = 900.0
+#: Lines of tool output quoted in an error message (all of it is in ``.output``).
+_QUOTED_LINES = 40
+
+_loaded: dict[str, ModuleType] = {}
+_failed: dict[str, CompilationError] = {}
+_lock = threading.Lock()
+
+
+def forget_loaded() -> None:
+    """Forget the modules loaded (and builds failed) in this process; used by ``clear_cache``."""
+    with _lock:
+        _loaded.clear()
+        _failed.clear()
+
+
+@functools.lru_cache(maxsize=16)
+def _compiler_version(command: tuple[str, ...]) -> str:
+    """First line of ``<cc> --version`` (``""`` if the compiler is missing or fails)."""
+    try:
+        proc = subprocess.run([*command, "--version"], capture_output=True, text=True,
+                              stdin=subprocess.DEVNULL, timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    if proc.returncode != 0:
+        return ""
+    return next((line.strip() for line in proc.stdout.splitlines() if line.strip()), "")
+
+
+@functools.lru_cache(maxsize=1)
+def _versions() -> dict[str, str]:
+    import Cython
+    import numpy
+
+    return {"symrates": __version__, "cython": Cython.__version__, "numpy": numpy.__version__}
+
+
+def _link_flags() -> tuple[str, ...]:
+    if sys.platform == "darwin":  # pragma: no cover - macOS
+        return ("-bundle", "-undefined", "dynamic_lookup")
+    return ("-shared",)
+
+
+def toolchain(config: Config) -> dict[str, Any]:
+    """Everything besides the source that decides a compiled module (the rest of the key).
+
+    Parameters
+    ----------
+    config : Config
+        Supplies ``cc``, ``cflags`` and ``ldflags``.
+
+    Returns
+    -------
+    dict
+        ``cc`` (the command), ``cc_version`` (first line of ``--version``), ``cython_args``,
+        ``cflags`` (all compile flags, include directories included), ``ldflags`` (all link
+        flags), ``versions`` (symrates, Cython, numpy), ``machine``, ``abi`` (the extension
+        suffix, e.g. ``.cpython-311-x86_64-linux-gnu.so``) and ``python``.
+
+    Examples
+    --------
+    >>> from symrates.config import Config
+    >>> tc = toolchain(Config(cache_dir="/tmp/symrates-doc"))
+    >>> tc["cflags"][-3:-1], tc["ldflags"][:1]
+    (['-O3', '-I'], ['-shared'])
+    """
+    from symrates._ext import get_include
+
+    command = _compiler_command(config.cc)
+    include = sysconfig.get_paths()["include"]
+    return {
+        "cc": list(command),
+        "cc_version": _compiler_version(command),
+        "cython_args": ["-3", "-I", get_include()],
+        "cflags": [*BASE_CFLAGS, *config.cflags, "-I", include],
+        "ldflags": [*_link_flags(), *config.ldflags],
+        "versions": _versions(),
+        "machine": platform.machine(),
+        "abi": sysconfig.get_config_var("EXT_SUFFIX") or ".so",
+        "python": sys.implementation.cache_tag,
+    }
+
+
+def _locate(source: str, config: Config) -> tuple[dict[str, Any], str, Path]:
+    """The toolchain, the module name and the module's path in the cache."""
+    tc = toolchain(config)
+    name = module_name(cache_key(source, tc))
+    return tc, name, config.cache_dir / (name + tc["abi"])
+
+
+def kernel_path(source: str, config: Config | None = None) -> Path:
+    """Where the compiled module of ``source`` is (or will be) cached for ``config``.
+
+    Examples
+    --------
+    >>> from symrates.config import Config
+    >>> kernel_path("# source", Config(cache_dir="/tmp/c")).name.startswith("_sr_kernel_")
+    True
+    """
+    return _locate(source, config or Config.default())[2]
+
+
+def is_cached(source: str, config: Config | None = None) -> bool:
+    """Whether loading ``source`` needs no compilation (loaded here, or in the cache dir)."""
+    _, name, path = _locate(source, config or Config.default())
+    return name in _loaded or path.is_file()
+
+
+def load_kernel(source: str, *, config: Config | None = None) -> ModuleType:
+    """Return the compiled module of a generated ``.pyx`` source, compiling it if needed.
+
+    Parameters
+    ----------
+    source : str
+        Cython source, e.g. from :func:`symrates.codegen.render.render`.
+    config : Config, optional
+        Cache directory, compiler and flags; default :meth:`Config.default`.
+
+    Returns
+    -------
+    module
+        The extension module ``_sr_kernel_<hash16>`` (its name is unique to its content).
+
+    Raises
+    ------
+    CompilationError
+        If Cython or the C compiler fails (the message quotes their output and names the kept
+        ``.pyx``; ``.output`` and ``.pyx_path`` carry both), or the cache dir is not writable.
+        A build that failed once is not retried in the same process.
+    """
+    config = config or Config.default()
+    tc, name, so_path = _locate(source, config)
+    with _lock:
+        if name in _loaded:
+            STATS.memory_hits += 1
+            return _loaded[name]
+        if name in _failed:
+            raise _failed[name]
+    directory = kernel_dir(config)
+    if not so_path.is_file():
+        with file_lock(directory / f"{name}.lock"):
+            if not so_path.is_file():
+                try:
+                    _build(source, name, directory, so_path, tc)
+                except CompilationError as exc:
+                    STATS.failures += 1
+                    with _lock:
+                        _failed[name] = exc
+                    raise
+                STATS.compiled += 1
+            else:
+                STATS.disk_hits += 1
+    else:
+        STATS.disk_hits += 1
+    module = _load(name, so_path)
+    with _lock:
+        return _loaded.setdefault(name, module)
+
+
+def _load(name: str, path: Path) -> ModuleType:
+    try:
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    except ImportError as exc:
+        raise CompilationError(
+            f"The cached kernel {str(path)!r} cannot be loaded: {exc}. Delete it with "
+            "symrates.clear_cache() and run again to rebuild it.",
+            pyx_path=str(path.with_name(name + ".pyx")),
+        ) from exc
+    return module
+
+
+def _run(args: list[str], cwd: Path) -> tuple[bool, str]:
+    try:
+        proc = subprocess.run(args, cwd=cwd, capture_output=True, text=True,
+                              stdin=subprocess.DEVNULL, timeout=TIMEOUT, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return False, f"{shlex.join(args)}: {exc}"
+    output = (proc.stdout + proc.stderr).strip()
+    return proc.returncode == 0, f"$ {shlex.join(args)}\n{output}".strip()
+
+
+def _quote(output: str) -> str:
+    lines = output.splitlines()
+    if len(lines) > _QUOTED_LINES:
+        lines = [*lines[:_QUOTED_LINES // 2], f"... ({len(lines) - _QUOTED_LINES} lines) ...",
+                 *lines[-_QUOTED_LINES // 2:]]
+    return "\n".join("    " + line for line in lines)
+
+
+def _build(
+    source: str, name: str, directory: Path, so_path: Path, tc: dict[str, Any]
+) -> None:
+    start = time.perf_counter()
+    tmp = Path(tempfile.mkdtemp(prefix=f"{BUILD_PREFIX}{name}_", dir=directory))
+    kept_pyx = directory / f"{name}.pyx"
+    try:
+        pyx = tmp / f"{name}.pyx"
+        pyx.write_text(source)
+        c_file = tmp / f"{name}.c"
+        built = tmp / so_path.name
+        steps = (
+            ("Cython", [sys.executable, "-m", "cython", *tc["cython_args"], "-o", str(c_file),
+                        str(pyx)]),
+            ("The C compiler", [*tc["cc"], *tc["cflags"], str(c_file), "-o", str(built),
+                                *tc["ldflags"]]),
+        )
+        for tool, args in steps:
+            if shutil.which(tc["cc"][0]) is None:  # checked first: Cython takes a second
+                tool, ok, output = "The C compiler", False, (
+                    f"C compiler {tc['cc'][0]!r} not found on PATH (set $CC or Config.cc)")
+            else:
+                ok, output = _run(args, tmp)
+            if not ok:
+                os.replace(pyx, kept_pyx)
+                raise CompilationError(
+                    f"{tool} failed to build the kernel {name} (the generated source is kept "
+                    f"at {kept_pyx}):\n{_quote(output)}\n"
+                    "If the flags are yours (Config.cflags / ldflags), fix them; if the "
+                    "compiler or the Python headers are missing, install them (e.g. gcc and "
+                    "python3-dev) or use backend='numpy'. Otherwise this is a bug in symrates: "
+                    "please report it with the .pyx file.",
+                    pyx_path=str(kept_pyx),
+                    output=output,
+                )
+        os.replace(pyx, kept_pyx)
+        os.replace(built, so_path)  # last: a module file that exists is complete
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    logger.info("compiled kernel %s in %.2f s (%s)", name, time.perf_counter() - start,
+                so_path.parent)

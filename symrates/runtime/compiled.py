@@ -1,0 +1,297 @@
+"""The compiled engine: a generated kernel module fed with the arrays of a :class:`ProblemSetup`.
+
+:func:`kernel_module` renders the Cython module of a system's :class:`KernelSpec` (one per
+structure) and loads it through the cache (:func:`symrates.compile.build.load_kernel`).
+:class:`CompiledProblem` packs parameters, coupling matrices and input time series into flat
+arrays for the module's ``Kernel`` and implements the problem protocol (``rhs(t, y, k)``), and
+:func:`integrate_compiled` runs the whole time loop of ``euler``, ``heun`` or ``rk4`` in
+compiled ``nogil`` code, with the semantics of :func:`symrates.runtime.integrate.integrate`:
+``t_k = k*dt``, samples at ``0, stride*dt, ...``, input row ``k`` during all stages of step
+``k``, the same stage order and arithmetic grouping as :mod:`symrates.runtime.solvers.fixed`.
+
+This slice of the engine runs serially; delays, noise, adaptive methods and inputs given as
+callables are not compiled yet (:data:`NOT_COMPILED` explains, ``simulate`` falls back or raises).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from symrates.codegen.render import render
+from symrates.compile.build import load_kernel
+from symrates.config import Config
+from symrates.errors import ModelDefinitionError
+from symrates.ir.system import SymbolicSystem
+from symrates.runtime.integrate import (
+    _diverged,
+    _initial_state,
+    _record_indices,
+    _sample_stride,
+    step_count,
+)
+from symrates.runtime.problem_numpy import ProblemSetup, lowered
+
+__all__ = ["COMPILED_METHODS", "not_compiled", "kernel_source", "kernel_module",
+           "CompiledProblem", "integrate_compiled"]
+
+logger = logging.getLogger(__name__)
+
+#: Methods whose time loop runs in the compiled kernel (codes of the kernel's ``METHODS``).
+COMPILED_METHODS = ("euler", "heun", "rk4")
+
+
+def not_compiled(system: SymbolicSystem, *, method: str, noise: Any,
+                 inputs: Mapping[str, Any] | None) -> list[str]:
+    """What a run asks for that this version of the compiled engine does not compile.
+
+    Returns
+    -------
+    list of str
+        Empty if the run can be compiled; else phrases such as ``"the adaptive method 'rk45'"``.
+    """
+    reasons = []
+    if method not in COMPILED_METHODS:
+        reasons.append(f"the adaptive method {method!r} (compiled: "
+                       f"{', '.join(COMPILED_METHODS)})")
+    if noise:
+        reasons.append("noise=")
+    if system.has_delays:
+        reasons.append("delays")
+    callables = [p for p, v in (inputs or {}).items() if callable(v)]
+    if callables:
+        reasons.append(f"inputs given as callables ({', '.join(map(repr, callables))}; give "
+                       "arrays with one row per step instead)")
+    return reasons
+
+
+def kernel_source(system: SymbolicSystem) -> str:
+    """The generated Cython source of ``system`` (rendered once and cached on it)."""
+    if "cython_source" not in system._cache:
+        system._cache["cython_source"] = render(lowered(system))
+    return system._cache["cython_source"]
+
+
+def kernel_module(system: SymbolicSystem, *, config: Config | None = None) -> ModuleType:
+    """The compiled kernel module of ``system``'s structure, compiled on first use.
+
+    Raises
+    ------
+    CodegenError
+        If the model contains something the code generator cannot compile.
+    CompilationError
+        If Cython or the C compiler fails.
+    """
+    return load_kernel(kernel_source(system), config=config)
+
+
+def _offsets(lengths: list[int]) -> np.ndarray:
+    """Start of each block when blocks of ``lengths`` are concatenated (at least one entry)."""
+    if not lengths:
+        return np.zeros(1, dtype=np.int64)
+    return np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+
+
+def _nonempty(arr: np.ndarray, dtype: Any) -> np.ndarray:
+    """A C-contiguous array of ``dtype`` with at least one element (kernels take pointers)."""
+    arr = np.ascontiguousarray(arr, dtype=dtype)
+    if arr.size == 0:
+        return np.zeros((1,) * max(arr.ndim, 1), dtype=dtype)
+    return arr
+
+
+class CompiledProblem:
+    """A :class:`ProblemSetup` packed for a compiled kernel module.
+
+    Parameters
+    ----------
+    setup : ProblemSetup
+        Parameters, inputs and state names, resolved.
+    module : module
+        The kernel module of ``setup.spec``'s structure (:func:`kernel_module`).
+    n_steps : int, optional
+        Steps of the run; input arrays are cut to this many rows (default: all rows).
+
+    Attributes
+    ----------
+    n_states, state_names
+        As for every problem (see :class:`symrates.runtime.problem.Problem`).
+    kernel
+        The module's ``Kernel`` holding the arrays.
+
+    Examples
+    --------
+    >>> import numpy as np, symrates as sr
+    >>> from symrates.runtime.problem_numpy import ProblemSetup, NumpyProblem
+    >>> system = sr.build("fitzhugh_nagumo.FHN")
+    >>> problem = CompiledProblem(ProblemSetup(system), kernel_module(system))
+    >>> y = np.array([0.5, -0.2])
+    >>> bool(np.allclose(problem.rhs(0.0, y, 0), NumpyProblem(system).rhs(0.0, y, 0)))
+    True
+    """
+
+    def __init__(self, setup: ProblemSetup, module: ModuleType, *,
+                 n_steps: int | None = None) -> None:
+        spec = setup.spec
+        self.setup = setup
+        self.module = module
+        self.n_states = setup.n_states
+        self.state_names = setup.state_names
+        groups = spec.groups
+        sizes = [g.n for g in groups]
+        yoff, offset = [], 0
+        for g in groups:
+            yoff.append(g.offsets[0] if g.offsets else offset)
+            offset += len(g.states) * g.n
+        poff = _offsets([len(g.params) * g.n for g in groups])
+        coff = _offsets([len(g.cins) * g.n for g in groups])
+        blocks = []
+        for gi, g in enumerate(groups):
+            for p in g.params:
+                blocks.append(np.broadcast_to(np.asarray(setup.params[gi][p], dtype=float),
+                                              (g.n,)))
+        P = np.concatenate(blocks) if blocks else np.zeros(0)
+        n_c = sum(len(g.cins) * g.n for g in groups)
+
+        src_sizes, indptrs, indices, weights = [], [], [], []
+        for ci, c in enumerate(spec.couplings):
+            n_t, n_s = groups[c.target].n, groups[c.source].n
+            self._check_csr(ci, c, n_t, n_s)
+            src_sizes.append(n_s)
+            indptrs.append(np.asarray(c.indptr, dtype=np.int64))
+            indices.append(np.asarray(c.indices, dtype=np.int64))
+            weights.append(np.asarray(c.weights, dtype=float))
+        soff = _offsets(src_sizes)
+        rowoff = _offsets([len(p) for p in indptrs])
+        nzoff = _offsets([len(i) for i in indices])
+
+        tables: list[np.ndarray] = []     # per driven parameter: (n_steps, 1 or width)
+        col, dst = [], []
+        n_columns = 0
+        for d in setup.driven:
+            if callable(d.source):
+                raise ModelDefinitionError(
+                    f"The compiled engine takes inputs as arrays with one row per step; the "
+                    f"input of {d.param!r} is a callable. Use backend='numpy', or evaluate it "
+                    "on the step grid."
+                )
+            g = groups[d.group]
+            base = int(poff[d.group]) + g.params.index(d.param) * g.n + d.rows.start
+            width = d.rows.stop - d.rows.start
+            values = d.source if n_steps is None else d.source[:n_steps]
+            table = values.reshape(values.shape[0], -1)     # a view
+            col += [n_columns] * width if table.shape[1] == 1 else range(
+                n_columns, n_columns + width)
+            dst += range(base, base + width)
+            n_columns += table.shape[1]
+            tables.append(table)
+        # one driven parameter (the common case, e.g. B1's (n_steps, N) input): no copy
+        inputs = tables[0] if len(tables) == 1 else (
+            np.hstack(tables) if tables else np.zeros((1, 1)))
+
+        self._arrays = {
+            "P": _nonempty(P, float),
+            "C": np.zeros(max(n_c, 1)),
+            "S": np.zeros(max(sum(src_sizes), 1)),
+            "sizes": _nonempty(np.array(sizes, dtype=np.int64), np.int64),
+            "yoff": _nonempty(np.array(yoff, dtype=np.int64), np.int64),
+            "poff": poff, "coff": coff, "soff": soff, "rowoff": rowoff, "nzoff": nzoff,
+            "indptr": _nonempty(np.concatenate(indptrs) if indptrs else [], np.int64),
+            "indices": _nonempty(np.concatenate(indices) if indices else [], np.int64),
+            "weights": _nonempty(np.concatenate(weights) if weights else [], float),
+            "inputs": np.ascontiguousarray(inputs, dtype=float),
+            "input_col": _nonempty(np.array(col, dtype=np.int64), np.int64),
+            "input_dst": _nonempty(np.array(dst, dtype=np.int64), np.int64),
+        }
+        self._n_inputs = len(dst)
+        self._n_input_rows = inputs.shape[0] if tables else 0
+        self.kernel = module.Kernel(*(self._arrays[a] for a in module.ARRAYS),
+                                    n_inputs=self._n_inputs)
+
+    @staticmethod
+    def _check_csr(ci: int, c: Any, n_t: int, n_s: int) -> None:
+        indptr = np.asarray(c.indptr)
+        indices = np.asarray(c.indices)
+        ok = (tuple(c.shape) == (n_t, n_s) and indptr.shape == (n_t + 1,) and indptr[0] == 0
+              and indptr[-1] == indices.size == np.asarray(c.weights).size
+              and bool(np.all(np.diff(indptr) >= 0))
+              and (indices.size == 0 or (indices.min() >= 0 and indices.max() < n_s)))
+        if not ok:
+            raise ModelDefinitionError(
+                f"Coupling {ci} has an inconsistent weight matrix (shape {tuple(c.shape)}, "
+                f"expected ({n_t}, {n_s}), {indices.size} entries): a bug in building the "
+                "system; please report it."
+            )
+
+    def rhs(self, t: float, y: np.ndarray, k: int) -> np.ndarray:
+        """``dy/dt`` at time ``t`` during step ``k``, evaluated by the compiled kernel."""
+        y = np.ascontiguousarray(y, dtype=float)
+        dy = np.empty_like(y)
+        row = min(k, self._n_input_rows - 1) if self._n_inputs else 0
+        self.kernel.rhs(float(t), y, dy, int(row))
+        return dy
+
+
+def integrate_compiled(
+    problem: CompiledProblem,
+    y0: np.ndarray,
+    *,
+    t_end: float,
+    dt: float,
+    method: str = "rk4",
+    sampling: float | None = None,
+    record: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Integrate with the time loop in compiled code; arguments and results as ``integrate``.
+
+    Parameters
+    ----------
+    problem : CompiledProblem
+    y0 : array_like, shape (n_states,)
+        Initial state (not modified).
+    t_end, dt, sampling, record
+        As for :func:`symrates.runtime.integrate.integrate`.
+    method : {"euler", "heun", "rk4"}
+
+    Returns
+    -------
+    t : np.ndarray, shape (n_samples,)
+    Y : np.ndarray, shape (n_samples, n_recorded)
+    y_final : np.ndarray, shape (n_states,)
+
+    Raises
+    ------
+    ModelDefinitionError
+        For a bad ``t_end``, ``dt``, ``sampling``, ``record``, ``y0`` or ``method``.
+    IntegrationError
+        If the state becomes non-finite, with the same message as the numpy reference.
+    """
+    if method not in COMPILED_METHODS:
+        raise ModelDefinitionError(
+            f"The compiled engine runs the methods {', '.join(COMPILED_METHODS)}; got "
+            f"method={method!r}."
+        )
+    n_steps = step_count(t_end, dt)
+    t_end, dt = float(t_end), float(dt)
+    stride = _sample_stride(sampling, dt, t_end)
+    idx = np.ascontiguousarray(_record_indices(record, problem.n_states), dtype=np.int64)
+    y = _initial_state(problem, y0)
+    n_samples = n_steps // stride + 1
+    t_samples = np.arange(n_samples) * (stride * dt)
+    Y = np.empty((n_samples, idx.size))
+    Y[0] = y[idx]
+    if problem._n_inputs and problem._n_input_rows < n_steps:
+        raise ModelDefinitionError(
+            f"The input arrays have {problem._n_input_rows} rows for {n_steps} steps; give one "
+            "row per step."
+        )
+    work = np.empty((5, problem.n_states))
+    failed = problem.kernel.run(y, work, idx, Y, dt, n_steps, stride,
+                                problem.module.METHODS[method])
+    if failed >= 0:
+        raise _diverged(problem, method, dt, failed, n_steps, y, work[0])
+    return t_samples, Y, y
