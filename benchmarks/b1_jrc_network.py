@@ -51,18 +51,23 @@ def _one_case(n: int, p: float, backend: str, n_threads: int | None) -> dict:
     C[s > 0] /= s[s > 0, None]
     u = 220 + 22 * rng.standard_normal((steps, n))
 
+    options = dict(method="euler", backend=backend, outputs=["pc/RPO_e_pc/v", "pc/RPO_i/v"],
+                   n_threads=n_threads)
+    # build = network + symbolic system + lowering + code generation + (cached) compile + load,
+    # i.e. everything before the integration starts, as PyRates' build_s
     t0 = time.perf_counter()
     net = sr.network("jansen_rit.JRC", n,
                      couplings=[sr.Coupling("pc/PRO/m_out", "pc/RPO_e_pc/m_in", C)])
     system = sr.build(net)
+    sr.simulate(system, dt, dt=dt, inputs={"u": u[:1]}, **options)
     t_build = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    res = sr.simulate(system, 1.0, dt=dt, method="euler", backend=backend, inputs={"u": u},
-                      sampling=1e-3, outputs=["pc/RPO_e_pc/v", "pc/RPO_i/v"],
-                      y0=np.zeros(system.n_states), n_threads=n_threads)
+    res = sr.simulate(system, 1.0, dt=dt, inputs={"u": u}, sampling=1e-3,
+                      y0=np.zeros(system.n_states), **options)
     t_run = time.perf_counter() - t0
     v = (res["pc/RPO_e_pc/v"] + res["pc/RPO_i/v"])[:-1]     # the peers record before each step
+    v = v.reshape(len(v), -1)                                # (samples, n), also for n = 1
     w = v[int(round(0.9 * len(v))):]
     return {
         "import_s": t_import, "build_s": t_build, "run_s": t_run,
