@@ -14,6 +14,7 @@ Examples
 
 from ._version import __version__
 from .analysis.fixed_points import FixedPoint, fixed_points
+from .analysis.scans import ScanError, ScanResult, SweepResult, scan, sweep
 from .compile.cache import clear_cache
 from .errors import (
     CodegenError,
@@ -53,6 +54,11 @@ __all__ = [
     "SimulationResult",
     "fixed_points",
     "clear_cache",
+    "scan",
+    "sweep",
+    "ScanResult",
+    "SweepResult",
+    "ScanError",
     "FixedPoint",
     "SymratesError",
     "SymratesWarning",
