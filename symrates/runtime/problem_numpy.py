@@ -34,11 +34,17 @@ def lowered(system: SymbolicSystem) -> KernelSpec:
 
 
 def _lambdify(args, temporaries, exprs):
-    """A numpy function of ``args`` computing ``exprs`` after the CSE ``temporaries``."""
-    temps = list(temporaries)
-    exprs = list(exprs)
-    return sympy.lambdify(args, exprs, modules="numpy", cse=lambda e: (temps, exprs),
-                          docstring_limit=0)
+    """A numpy function of ``args`` computing ``exprs`` after the CSE ``temporaries``.
+
+    Arguments are renamed to ``_sr_a0, _sr_a1, ...`` first: names such as ``RPO_e/v`` are not
+    identifiers, and lambdify's own replacements (``_Dummy_<counter>``) would make the printed
+    term order, and so the last bit of the results, depend on how many symbols were made before.
+    """
+    names = {a: sympy.Symbol(f"_sr_a{i}", real=True) for i, a in enumerate(args)}
+    temps = [(s, e.xreplace(names)) for s, e in temporaries]
+    exprs = [sympy.sympify(e).xreplace(names) for e in exprs]
+    return sympy.lambdify(list(names.values()), exprs, modules="numpy",
+                          cse=lambda e: (temps, exprs), docstring_limit=0)
 
 
 def _functions(system: SymbolicSystem, spec: KernelSpec | None):

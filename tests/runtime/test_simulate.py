@@ -161,3 +161,13 @@ def test_delays_are_recorded_but_rejected_by_the_numpy_simulator():
     with pytest.raises(ModelDefinitionError, match=r"delayed couplings or equations"):
         sr.simulate(op, 1.0, dt=0.01)
 
+
+
+def test_numpy_results_do_not_depend_on_how_many_symbols_were_made_before():
+    import sympy
+
+    first = sr.simulate("jansen_rit.JRC", 0.05, dt=1e-4, backend="numpy")
+    _ = [sympy.Dummy() for _ in range(5000)]        # moves sympy's Dummy counter across digits
+    again = sr.simulate("jansen_rit.JRC", 0.05, dt=1e-4, backend="numpy")
+    for path in first.paths:
+        np.testing.assert_array_equal(first[path], again[path])
