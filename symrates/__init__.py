@@ -13,6 +13,7 @@ Examples
 """
 
 from ._version import __version__
+from .analysis.continuation import Branch, ContinuationError, SpecialPoint, continuation
 from .analysis.fixed_points import FixedPoint, fixed_points
 from .analysis.scans import ScanError, ScanResult, SweepResult, scan, sweep
 from .compile.cache import clear_cache
@@ -54,6 +55,10 @@ __all__ = [
     "SimulationResult",
     "fixed_points",
     "clear_cache",
+    "continuation",
+    "Branch",
+    "SpecialPoint",
+    "ContinuationError",
     "scan",
     "sweep",
     "ScanResult",

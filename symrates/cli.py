@@ -5,6 +5,7 @@
     symrates demo                      # simulate and analyse the bundled Jansen-Rit model, plot
     symrates info MODEL                # equations, states, parameters
     symrates simulate MODEL --t-end T --dt DT [--method M] [--plot FILE] [--out FILE]
+    symrates continue MODEL --parameter P --bounds LOW HIGH [--plot FILE]
 """
 
 from __future__ import annotations
@@ -132,6 +133,71 @@ def _cmd_demo(args, out) -> int:
     return 0
 
 
+def _parse_params(items: Sequence[str] | None) -> dict[str, float]:
+    out = {}
+    for item in items or ():
+        path, sep, value = item.partition("=")
+        try:
+            out[path.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not path.strip():
+            raise SymratesError(
+                f"--params takes PATH=VALUE pairs such as 'J=12.5'; got {item!r}."
+            )
+    return out
+
+
+def _cmd_continue(args, out) -> int:
+    from .analysis.continuation import continuation
+
+    t0 = time.perf_counter()
+    branch = continuation(args.model, args.parameter, bounds=tuple(args.bounds),
+                          params=_parse_params(args.params), max_steps=args.max_steps)
+    system = branch.system
+    name = system.index.short(branch.parameters[0])
+    print(f"continued the equilibria of {system.name} in {name} over "
+          f"[{args.bounds[0]:g}, {args.bounds[1]:g}]: {len(branch)} points in "
+          f"{time.perf_counter() - t0:.2f} s", file=out)
+    stable = np.array(branch.stable)
+    for sp in branch.special_points:      # a bifurcation point bounds the runs next to it
+        stable[sp.index] = any(stable[j] for j in (sp.index - 1, sp.index + 1)
+                               if 0 <= j < len(branch))
+    if stable.any():
+        print(f"  stable for {name} in " + ", ".join(
+            f"[{lo:.6g}, {hi:.6g}]" for lo, hi in _runs(branch.parameter, stable)), file=out)
+    print(f"special points ({len(branch.special_points)}):", file=out)
+    for sp in branch.special_points:
+        print(f"  {sp.description}", file=out)
+    if args.plot:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(8, 4))
+        branch.plot(y=args.y, ax=ax)
+        ax.set_title(f"{system.name}: equilibria in {name} (solid stable, dashed unstable)")
+        fig.tight_layout()
+        fig.savefig(args.plot, dpi=120)
+        plt.close(fig)
+        print(f"wrote {args.plot}", file=out)
+    return 0
+
+
+def _runs(x, mask):
+    """``[(min, max)]`` of ``x`` over consecutive runs where ``mask`` holds."""
+    out, start = [], None
+    for i, m in enumerate(list(mask) + [False]):
+        if m and start is None:
+            start = i
+        elif not m and start is not None:
+            seg = x[start:i]
+            out.append((float(seg.min()), float(seg.max())))
+            start = None
+    return out
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="symrates",
@@ -162,6 +228,19 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--plot", default=None, help="PNG file to write")
     sim.add_argument("--out", default=None, help="CSV (or .npz) file to write")
     sim.set_defaults(func=_cmd_simulate)
+
+    cont = sub.add_parser("continue", help="continue equilibria in one parameter, with their "
+                          "folds and Hopf points")
+    cont.add_argument("model")
+    cont.add_argument("--parameter", required=True, help="path of the parameter to vary")
+    cont.add_argument("--bounds", type=float, nargs=2, required=True, metavar=("LOW", "HIGH"),
+                      help="range of the parameter")
+    cont.add_argument("--params", nargs="*", default=None, metavar="PATH=VALUE",
+                      help="other parameter values")
+    cont.add_argument("--max-steps", type=int, default=None, help="steps in each direction")
+    cont.add_argument("--plot", default=None, help="PNG file to write")
+    cont.add_argument("--y", default=None, help="path plotted against the parameter")
+    cont.set_defaults(func=_cmd_continue)
     return parser
 
 

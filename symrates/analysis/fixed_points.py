@@ -12,12 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import sympy
 
 from ..errors import ConvergenceError, ModelDefinitionError
-from ..frontend.parsing import TIME
 from ..ir.build import build
 from ..ir.system import SymbolicSystem
+from ._states import state_dict
 
 __all__ = ["FixedPoint", "fixed_points", "NumericSystem"]
 
@@ -25,16 +24,22 @@ __all__ = ["FixedPoint", "fixed_points", "NumericSystem"]
 class NumericSystem:
     """The flattened rhs and its exact Jacobian as numpy functions of ``y`` at fixed parameters.
 
+    A view of :class:`~symrates.analysis.derivatives.ParametricSystem` (lambdified once per
+    model, with the parameters as arguments) at one parameter vector.
+
     Parameters
     ----------
     system : SymbolicSystem
     params : mapping, optional
-        ``{path: value}`` parameter overrides.
+        ``{path: value}`` parameter overrides (a value may be an array with one entry per
+        network copy).
     """
 
     def __init__(self, system: SymbolicSystem, params: Mapping[str, float] | None = None) -> None:
+        from .derivatives import ParametricSystem
+
         self.system = system
-        values = {p: float(v) for p, v in system.parameters.items()}
+        values = {p: _value(v) for p, v in system.parameters.items()}
         for path, v in (params or {}).items():
             full = system.resolve(path, what="parameter")
             if full not in values:
@@ -42,27 +47,28 @@ class NumericSystem:
                     f"params= of {system.name!r} names {path!r}, which is not a parameter. "
                     f"Parameters: {', '.join(list(values)[:10])}."
                 )
-            values[full] = float(v)
+            values[full] = _value(v)
         self.params = values
-        flat_params = system._flat["params"]
-        subs = {flat_params[p]: sympy.Float(v) for p, v in values.items() if p in flat_params}
-        x = system.state_symbols
-        rhs = system.rhs.xreplace(subs)
-        jac = system.jacobian().xreplace(subs)
-        if rhs.has(TIME):
-            raise ModelDefinitionError(
-                f"{system.name!r} depends explicitly on time t: fixed points are defined for "
-                f"autonomous systems only."
-            )
-        self._f = sympy.lambdify([x], list(rhs), modules="numpy", cse=True)
-        self._J = sympy.lambdify([x], jac.tolist(), modules="numpy", cse=True)
-        self.n = len(x)
+        self._ps = ParametricSystem.of(system)
+        self._p = self._ps.parameter_vector(values)
+        self.n = self._ps.n
 
     def f(self, y: np.ndarray) -> np.ndarray:
-        return np.asarray(self._f(y), dtype=float).reshape(self.n)
+        return self._ps.f(np.asarray(y, dtype=float), self._p)
 
     def jacobian(self, y: np.ndarray) -> np.ndarray:
-        return np.asarray(self._J(y), dtype=float).reshape(self.n, self.n)
+        return self._ps.jacobian(np.asarray(y, dtype=float), self._p)
+
+
+def _short_value(v: Any) -> str:
+    if np.ndim(v) == 0:
+        return f"{v:.6g}"
+    flat = np.ravel(v)
+    return "[" + ", ".join(f"{x:.4g}" for x in flat[:3]) + (", ...]" if flat.size > 3 else "]")
+
+
+def _value(v: Any) -> float | np.ndarray:
+    return float(v) if np.ndim(v) == 0 else np.array(v, dtype=float)
 
 
 @dataclass(frozen=True)
@@ -106,7 +112,7 @@ class FixedPoint:
         return "saddle-focus" if np.any(np.abs(unstable.imag) > 1e-9 * scale) else "saddle"
 
     def __repr__(self) -> str:
-        shown = ", ".join(f"{k}={v:.6g}" for k, v in list(self.state.items())[:4])
+        shown = ", ".join(f"{k}={_short_value(v)}" for k, v in list(self.state.items())[:4])
         more = ", ..." if len(self.state) > 4 else ""
         return f"FixedPoint({shown}{more}; {self.kind})"
 
@@ -231,7 +237,7 @@ def fixed_points(
         ev = np.linalg.eigvals(ns.jacobian(y))
         ev = ev[np.lexsort((-ev.imag, -ev.real))]
         out.append(FixedPoint(
-            y=y, state=dict(zip(system.states, map(float, y))), eigenvalues=ev,
+            y=y, state=state_dict(system, y), eigenvalues=ev,
             stable=bool(np.all(ev.real < 0)), params=dict(ns.params),
         ))
     return out

@@ -50,3 +50,16 @@ def test_errors():
     forced = sr.OperatorTemplate("forced", ["x' = -x + sin(t)"], {"x": "output(0.0)"})
     with pytest.raises(ModelDefinitionError, match=r"depends explicitly on time"):
         sr.fixed_points(forced)
+
+
+def test_network_fixed_points_have_per_copy_states_and_start_a_continuation():
+    from symrates.analysis import continuation
+
+    n = 3
+    net = sr.network("wilson_cowan.WC", n, couplings=[sr.Coupling("E", "P", np.full((n, n), 0.2))])
+    (fp,) = sr.fixed_points(net, params={"P": 0.5})
+    assert fp.state["WC/WC_op/E"].shape == (n,) and np.ptp(fp.state["WC/WC_op/E"]) < 1e-12
+    assert "WC/WC_op/E=[0.006" in repr(fp) and "stable node" in repr(fp)
+    branch = continuation(net, "P", start=fp, bounds=(0.0, 1.0))
+    assert branch.parameter[0] == 0.0 and branch.parameter[-1] == 1.0
+    assert branch.values("E").shape == (len(branch), n)

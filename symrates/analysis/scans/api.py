@@ -431,11 +431,11 @@ def sweep(
     Examples
     --------
     >>> import numpy as np, symrates as sr
-    >>> sw = sr.sweep("montbrio.QIF", "eta", np.linspace(-6.5, -3.5, 4), t_end=10.0, dt=1e-2,
+    >>> sw = sr.sweep("montbrio.QIF", "eta", np.linspace(-6.5, -2.5, 5), t_end=10.0, dt=1e-2,
     ...               observables={"r": "mean"})
     >>> sw.directions, sw["r"].shape
-    (('up', 'down'), (2, 4))
-    >>> bool(sw["r"][1, 1] > 5 * sw["r"][0, 1])      # high state kept on the way down
+    (('up', 'down'), (2, 5))
+    >>> bool(sw["r"][1, 2] > 5 * sw["r"][0, 2])      # at eta = -4.5: high on the way down
     True
     """
     if direction not in DIRECTIONS:
