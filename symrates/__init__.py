@@ -13,9 +13,6 @@ Examples
 """
 
 from ._version import __version__
-from .analysis.continuation import Branch, ContinuationError, SpecialPoint, continuation
-from .analysis.fixed_points import FixedPoint, fixed_points
-from .analysis.scans import ScanError, ScanResult, SweepResult, scan, sweep
 from .compile.cache import clear_cache
 from .errors import (
     CodegenError,
@@ -74,3 +71,27 @@ __all__ = [
     "IntegrationError",
     "ConvergenceError",
 ]
+
+# Analysis is imported when first used: it pulls in scipy.optimize and scipy.signal, which would
+# otherwise add about half a second to every ``import symrates`` (BENCHMARKS.md B4).
+_LAZY = {
+    "continuation": "analysis.continuation", "Branch": "analysis.continuation",
+    "SpecialPoint": "analysis.continuation", "ContinuationError": "analysis.continuation",
+    "fixed_points": "analysis.fixed_points", "FixedPoint": "analysis.fixed_points",
+    "scan": "analysis.scans", "sweep": "analysis.scans", "ScanResult": "analysis.scans",
+    "SweepResult": "analysis.scans", "ScanError": "analysis.scans",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'symrates' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,4 +1,5 @@
-"""Analysis on the symbolic system: fixed points, exact derivatives, normal forms, continuation."""
+"""Analysis on the symbolic system: fixed points, exact derivatives, normal forms, continuation,
+scans. ``import symrates`` loads this package only when an analysis function is first used."""
 
 from .continuation import Branch, ContinuationError, SpecialPoint, continuation
 from .fixed_points import FixedPoint, fixed_points
