@@ -113,6 +113,7 @@ def _group_context(index: int, g: GroupSpec) -> dict:
     body = _loop_body(g, g.temporaries, results, f"the equations of group {g.name!r}")
     return {
         "index": index,
+        "n_cins": len(g.cins),
         "comment": f"states {_comment(g.states)}; parameters {_comment(g.params)}; "
                    f"coupled inputs {_comment(g.cins)}",
         "locals": body.locals,
@@ -184,4 +185,5 @@ def render(spec: KernelSpec) -> str:
     summary = (f"{len(spec.groups)} group(s) with {sum(len(g.states) for g in spec.groups)} "
                f"state variable(s) per unit, {len(spec.couplings)} coupling(s)")
     template = _environment().get_template(TEMPLATE)
-    return template.render(groups=groups, sources=sources, couplings=couplings, summary=summary)
+    return template.render(groups=groups, sources=sources, couplings=couplings, summary=summary,
+                           n_groups=max(1, len(groups)))

@@ -46,7 +46,7 @@ from symrates.compile.cache import (
     kernel_dir,
     module_name,
 )
-from symrates.compile.openmp import _compiler_command
+from symrates.compile.openmp import _compiler_command, probe_compiler, resolve_openmp
 from symrates.config import Config
 from symrates.errors import CompilationError
 
@@ -116,7 +116,8 @@ def toolchain(config: Config) -> dict[str, Any]:
     -------
     dict
         ``cc`` (the command), ``cc_version`` (first line of ``--version``), ``cython_args``,
-        ``cflags`` (all compile flags, include directories included), ``ldflags`` (all link
+        ``cflags`` (all compile flags, include directories and the OpenMP flags of
+        :func:`~symrates.compile.openmp.resolve_openmp` included), ``ldflags`` (all link
         flags), ``versions`` (symrates, Cython, numpy), ``machine``, ``abi`` (the extension
         suffix, e.g. ``.cpython-311-x86_64-linux-gnu.so``) and ``python``.
 
@@ -131,12 +132,17 @@ def toolchain(config: Config) -> dict[str, Any]:
 
     command = _compiler_command(config.cc)
     include = sysconfig.get_paths()["include"]
+    omp_cflags: tuple[str, ...] = ()
+    omp_ldflags: tuple[str, ...] = ()
+    if shutil.which(command[0]) is not None and resolve_openmp(config.openmp, cc=config.cc):
+        info = probe_compiler(config.cc)
+        omp_cflags, omp_ldflags = info.openmp_cflags, info.openmp_ldflags
     return {
         "cc": list(command),
         "cc_version": _compiler_version(command),
         "cython_args": ["-3", "-I", get_include()],
-        "cflags": [*BASE_CFLAGS, *config.cflags, "-I", include],
-        "ldflags": [*_link_flags(), *config.ldflags],
+        "cflags": [*BASE_CFLAGS, *omp_cflags, *config.cflags, "-I", include],
+        "ldflags": [*_link_flags(), *config.ldflags, *omp_ldflags],
         "versions": _versions(),
         "machine": platform.machine(),
         "abi": sysconfig.get_config_var("EXT_SUFFIX") or ".so",

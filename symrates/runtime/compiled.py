@@ -9,13 +9,18 @@ compiled ``nogil`` code, with the semantics of :func:`symrates.runtime.integrate
 ``t_k = k*dt``, samples at ``0, stride*dt, ...``, input row ``k`` during all stages of step
 ``k``, the same stage order and arithmetic grouping as :mod:`symrates.runtime.solvers.fixed`.
 
-This slice of the engine runs serially; delays, noise, adaptive methods and inputs given as
-callables are not compiled yet (:data:`NOT_COMPILED` explains, ``simulate`` falls back or raises).
+Additive noise (``sigma`` per state) runs as Euler–Maruyama (``euler``) and stochastic Heun
+(``heun``) with the counter-based stream of :mod:`symrates.runtime.rng`, evaluated in the kernel.
+Large systems run in one persistent OpenMP region for the whole run, each thread owning a fixed
+block of units of every group (:func:`thread_plan`); results do not depend on the thread count.
+Delays, adaptive methods and inputs given as callables are not compiled yet
+(:func:`not_compiled` explains, ``simulate`` falls back or raises).
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
@@ -24,6 +29,7 @@ import numpy as np
 
 from symrates.codegen.render import render
 from symrates.compile.build import load_kernel
+from symrates.compile.openmp import effective_threads
 from symrates.config import Config
 from symrates.errors import ModelDefinitionError
 from symrates.ir.system import SymbolicSystem
@@ -35,14 +41,22 @@ from symrates.runtime.integrate import (
     step_count,
 )
 from symrates.runtime.problem_numpy import ProblemSetup, lowered
+from symrates.runtime.rng import _key
+from symrates.runtime.solvers import Diffusion
 
-__all__ = ["COMPILED_METHODS", "not_compiled", "kernel_source", "kernel_module",
-           "CompiledProblem", "integrate_compiled"]
+__all__ = ["COMPILED_METHODS", "PARALLEL_MIN_WORK", "not_compiled", "kernel_source",
+           "kernel_module", "CompiledProblem", "thread_plan", "threads_for", "integrate_compiled"]
 
 logger = logging.getLogger(__name__)
 
 #: Methods whose time loop runs in the compiled kernel (codes of the kernel's ``METHODS``).
 COMPILED_METHODS = ("euler", "heun", "rk4")
+#: Methods that take ``noise`` (Euler–Maruyama, stochastic Heun), as in the numpy reference.
+NOISE_METHODS = ("euler", "heun")
+#: Work per stage (states + coupling non-zeros) below which a run stays serial: opening the
+#: parallel region and one barrier per stage cost more than the work saved (measured on the
+#: JRC network: see docs/compiled_engine.md).
+PARALLEL_MIN_WORK = 10_000
 
 
 def not_compiled(system: SymbolicSystem, *, method: str, noise: Any,
@@ -58,8 +72,6 @@ def not_compiled(system: SymbolicSystem, *, method: str, noise: Any,
     if method not in COMPILED_METHODS:
         reasons.append(f"the adaptive method {method!r} (compiled: "
                        f"{', '.join(COMPILED_METHODS)})")
-    if noise:
-        reasons.append("noise=")
     if system.has_delays:
         reasons.append("delays")
     callables = [p for p, v in (inputs or {}).items() if callable(v)]
@@ -196,7 +208,7 @@ class CompiledProblem:
         self._arrays = {
             "P": _nonempty(P, float),
             "C": np.zeros(max(n_c, 1)),
-            "S": np.zeros(max(sum(src_sizes), 1)),
+            "S": np.zeros(2 * max(sum(src_sizes), 1)),     # two copies, alternating by stage
             "sizes": _nonempty(np.array(sizes, dtype=np.int64), np.int64),
             "yoff": _nonempty(np.array(yoff, dtype=np.int64), np.int64),
             "poff": poff, "coff": coff, "soff": soff, "rowoff": rowoff, "nzoff": nzoff,
@@ -208,6 +220,9 @@ class CompiledProblem:
             "input_dst": _nonempty(np.array(dst, dtype=np.int64), np.int64),
         }
         self._n_inputs = len(dst)
+        self._yoff = yoff
+        #: states + coupling non-zeros: the work of one stage (decides the thread count)
+        self.work = setup.n_states + sum(len(i) for i in indices)
         self._n_input_rows = inputs.shape[0] if tables else 0
         self.kernel = module.Kernel(*(self._arrays[a] for a in module.ARRAYS),
                                     n_inputs=self._n_inputs)
@@ -236,6 +251,88 @@ class CompiledProblem:
         return dy
 
 
+def threads_for(problem: CompiledProblem, n_threads: int | None) -> int:
+    """The number of threads a run of ``problem`` uses for a requested ``n_threads``.
+
+    ``None`` means ``Config.default().n_threads`` (``$SYMRATES_NUM_THREADS``), else all usable
+    cores. 1 when the module was built without OpenMP, or when the work per stage (states plus
+    coupling non-zeros) is below :data:`PARALLEL_MIN_WORK`; else
+    :func:`~symrates.compile.openmp.effective_threads`, at most the size of the largest group.
+    """
+    if n_threads is None:
+        n_threads = Config.default().n_threads
+    requested = effective_threads(n_threads)
+    if requested == 1 or not problem.module.OPENMP or problem.work < PARALLEL_MIN_WORK:
+        return 1
+    return max(1, min(requested, max(g.n for g in problem.setup.spec.groups)))
+
+
+def _owners(index: np.ndarray, starts: np.ndarray, sizes: np.ndarray,
+            n_threads: int) -> np.ndarray:
+    """The thread owning each entry of ``index`` into blocks of (variables x units) per group
+    (group g's block starts at ``starts[g]``, units ``n = sizes[g]``): the thread whose share
+    ``n*t//nt <= unit < n*(t+1)//nt`` holds the entry's unit."""
+    index = np.asarray(index, dtype=np.int64)
+    if index.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    g = np.searchsorted(starts, index, side="right") - 1
+    n = sizes[g]
+    unit = (index - starts[g]) % n
+    t = np.arange(n_threads)
+    # owner: the t with n*t//nt <= unit < n*(t+1)//nt, i.e. the number of ends <= unit
+    ends = (n[:, None] * (t[None, :] + 1)) // n_threads
+    return np.sum(ends <= unit[:, None], axis=1).astype(np.int64)
+
+
+def thread_plan(problem: CompiledProblem, record: np.ndarray,
+                n_threads: int) -> tuple[np.ndarray, ...]:
+    """How states, recorded entries and inputs are split among ``n_threads`` threads.
+
+    Thread ``t`` owns units ``n*t//nt <= i < n*(t+1)//nt`` of every group (``n`` units), and
+    with them every state, parameter and coupling sum of those units; everything a unit reads
+    during a stage is its own except the coupling source values, so the kernel needs one
+    barrier per coupling and stage plus one per step.
+
+    Returns
+    -------
+    tuple of 9 int64 arrays
+        ``seg, seg_off, rec_idx, rec_pos, rec_off, in_col, in_dst, in_off, failed`` as taken by
+        the kernel's ``Kernel.run``.
+    """
+    spec = problem.setup.spec
+    nt = n_threads
+    segments: list[list[tuple[int, int]]] = [[] for _ in range(nt)]
+    for g in spec.groups:
+        for base in g.offsets:
+            for t in range(nt):
+                lo, hi = base + g.n * t // nt, base + g.n * (t + 1) // nt
+                if hi > lo:
+                    segments[t].append((lo, hi))
+    seg = np.array([b for per in segments for pair in per for b in pair] or [0, 0],
+                   dtype=np.int64)
+    seg_off = np.concatenate([[0], np.cumsum([len(p) for p in segments])]).astype(np.int64)
+
+    sizes = np.array([g.n for g in spec.groups], dtype=np.int64)
+    ystarts = np.array(problem._yoff, dtype=np.int64)
+    record = np.asarray(record, dtype=np.int64)
+    owner = _owners(record, ystarts, sizes, nt)
+    order = np.argsort(owner, kind="stable")
+    rec_idx = _nonempty(record[order], np.int64)
+    rec_pos = _nonempty(order, np.int64)
+    rec_off = np.searchsorted(owner[order], np.arange(nt + 1), side="left").astype(np.int64)
+
+    n_in = problem._n_inputs
+    dst = problem._arrays["input_dst"][:n_in]
+    col = problem._arrays["input_col"][:n_in]
+    owner = _owners(dst, np.asarray(problem._arrays["poff"]), sizes, nt)
+    order = np.argsort(owner, kind="stable")
+    in_col = _nonempty(col[order], np.int64)
+    in_dst = _nonempty(dst[order], np.int64)
+    in_off = np.searchsorted(owner[order], np.arange(nt + 1), side="left").astype(np.int64)
+    failed = np.full(2 * nt, -1, dtype=np.int64)
+    return seg, seg_off, rec_idx, rec_pos, rec_off, in_col, in_dst, in_off, failed
+
+
 def integrate_compiled(
     problem: CompiledProblem,
     y0: np.ndarray,
@@ -245,6 +342,9 @@ def integrate_compiled(
     method: str = "rk4",
     sampling: float | None = None,
     record: np.ndarray | None = None,
+    noise: np.ndarray | None = None,
+    seed: int | None = None,
+    n_threads: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Integrate with the time loop in compiled code; arguments and results as ``integrate``.
 
@@ -256,6 +356,15 @@ def integrate_compiled(
     t_end, dt, sampling, record
         As for :func:`symrates.runtime.integrate.integrate`.
     method : {"euler", "heun", "rk4"}
+    noise : array_like, optional
+        ``sigma`` per state (a scalar or shape ``(n_states,)``, additive): Euler–Maruyama for
+        ``"euler"``, stochastic Heun for ``"heun"``, with the numbers of
+        :func:`symrates.runtime.rng.normals` as in the numpy reference.
+    seed : int, optional
+        Seed of the noise (an integer >= 0); ``None`` draws a fresh one.
+    n_threads : int, optional
+        Threads (default: all usable cores); see :func:`threads_for`. Results are bit-identical
+        for every thread count.
 
     Returns
     -------
@@ -266,7 +375,7 @@ def integrate_compiled(
     Raises
     ------
     ModelDefinitionError
-        For a bad ``t_end``, ``dt``, ``sampling``, ``record``, ``y0`` or ``method``.
+        For a bad ``t_end``, ``dt``, ``sampling``, ``record``, ``y0``, ``method`` or ``noise``.
     IntegrationError
         If the state becomes non-finite, with the same message as the numpy reference.
     """
@@ -275,11 +384,22 @@ def integrate_compiled(
             f"The compiled engine runs the methods {', '.join(COMPILED_METHODS)}; got "
             f"method={method!r}."
         )
+    if noise is not None and method not in NOISE_METHODS:
+        raise ModelDefinitionError(
+            f"noise= needs the 'euler' or 'heun' method (Euler–Maruyama or stochastic Heun); "
+            f"got method={method!r}. Use method='euler' or method='heun' for noisy runs."
+        )
     n_steps = step_count(t_end, dt)
     t_end, dt = float(t_end), float(dt)
     stride = _sample_stride(sampling, dt, t_end)
     idx = np.ascontiguousarray(_record_indices(record, problem.n_states), dtype=np.int64)
     y = _initial_state(problem, y0)
+    sigma = np.zeros(problem.n_states)
+    if noise is not None:
+        sigma = Diffusion(noise, problem.n_states)(0.0, y, 0)
+        sigma = np.ascontiguousarray(sigma, dtype=float)
+        seed = secrets.randbits(63) if seed is None else seed
+        _key(seed)  # checks the seed
     n_samples = n_steps // stride + 1
     t_samples = np.arange(n_samples) * (stride * dt)
     Y = np.empty((n_samples, idx.size))
@@ -289,9 +409,15 @@ def integrate_compiled(
             f"The input arrays have {problem._n_input_rows} rows for {n_steps} steps; give one "
             "row per step."
         )
-    work = np.empty((5, problem.n_states))
-    failed = problem.kernel.run(y, work, idx, Y, dt, n_steps, stride,
-                                problem.module.METHODS[method])
+    work = np.empty((problem.module.WORK_ROWS, problem.n_states))
+    threads = threads_for(problem, n_threads)
+    args = (dt, n_steps, stride, problem.module.METHODS[method],
+            0 if noise is None else int(seed) % 2**64, noise is not None)
+    failed = problem.kernel.run(y, work, Y, sigma, thread_plan(problem, idx, threads), *args,
+                                threads)
+    if failed == -3:    # OpenMP gave fewer threads than asked for: nothing ran; run serially
+        logger.info("OpenMP did not provide %d threads; running serially", threads)
+        failed = problem.kernel.run(y, work, Y, sigma, thread_plan(problem, idx, 1), *args, 1)
     if failed >= 0:
         raise _diverged(problem, method, dt, failed, n_steps, y, work[0])
     return t_samples, Y, y

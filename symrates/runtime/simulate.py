@@ -80,7 +80,7 @@ def _compiled_module(backend: str, system: Any) -> Any:
         return None
 
 
-def _noise_vector(problem: NumpyProblem, noise: Mapping[str, Any]) -> np.ndarray:
+def _noise_vector(problem: ProblemSetup, noise: Mapping[str, Any]) -> np.ndarray:
     system = problem.system
     sigma = np.zeros(problem.n_states)
     for path, value in noise.items():
@@ -138,7 +138,7 @@ def simulate(
         cached module (first run: a few seconds), and the whole time loop runs in C; it raises
         :class:`~symrates.errors.CompilationError` if that fails, and
         :class:`~symrates.errors.SymratesError` for what this version does not compile yet
-        (adaptive methods, ``noise=``, delays, inputs given as callables). ``"auto"`` uses the
+        (adaptive methods, delays, inputs given as callables). ``"auto"`` uses the
         compiled engine when a C compiler works and the run can be compiled, else the numpy
         reference (and logs why). ``"numpy"`` is the reference implementation.
     params : mapping, optional
@@ -160,8 +160,11 @@ def simulate(
     seed : int, optional
         Seed of the noise.
     n_threads : int, optional
-        Threads of the compiled engine: validated (a positive integer or None), but this version
-        of the compiled engine runs serially; ignored by the numpy reference.
+        Threads of the compiled engine (default: ``$SYMRATES_NUM_THREADS``, else all usable
+        cores, limited by ``OMP_NUM_THREADS``). Systems with less work per
+        stage than ``symrates.runtime.compiled.PARALLEL_MIN_WORK`` (states + coupling
+        non-zeros) run serially; results are bit-identical for any thread count. Ignored by
+        the numpy reference.
     rtol, atol : float
         Tolerances of adaptive methods.
     progress : bool
@@ -235,6 +238,7 @@ def simulate(
         compiled = CompiledProblem(setup, module, n_steps=n_steps)
         t, samples, y_final = integrate_compiled(
             compiled, start, t_end=t_end, dt=dt, method=method, sampling=sampling, record=record,
+            noise=_noise_vector(setup, noise) if noise else None, seed=seed, n_threads=n_threads,
         )
         if other:
             problem = NumpyProblem(system, params=params, inputs=inputs, n_steps=n_steps)

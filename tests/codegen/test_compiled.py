@@ -184,7 +184,6 @@ def test_divergence_raises_the_same_error_as_numpy():
 
 @pytest.mark.parametrize(("options", "what"), [
     (dict(method="rk45"), r"the adaptive method 'rk45'"),
-    (dict(method="euler", noise={"li/r": 0.1}, seed=1), r"noise="),
     (dict(method="euler", inputs={"li/I_ext": lambda t: 1.0}), r"inputs given as callables"),
 ])
 def test_what_is_not_compiled_yet_raises_for_cython_and_falls_back_for_auto(options, what,
@@ -206,7 +205,7 @@ def test_delays_are_not_compiled_yet():
         sr.simulate(delayed, 1.0, dt=0.01, method="euler", backend="cython")
 
 
-def test_n_threads_is_validated_and_runs_serially():
+def test_n_threads_is_validated_and_small_systems_run_serially():
     with pytest.raises(ValueError, match=r"n_threads must be None .* or a positive integer"):
         sr.simulate(LEAKY, 1.0, dt=0.01, method="euler", backend="cython", n_threads=0)
     one = sr.simulate(LEAKY, 1.0, dt=0.01, method="euler", backend="cython", n_threads=1)
