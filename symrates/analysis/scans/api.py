@@ -295,7 +295,9 @@ def scan(
         Root seed of ``noise`` and ``random_inputs`` (default: fresh entropy, kept in
         ``result.attrs["seed"]``).
     backend, n_threads
-        Passed to :func:`symrates.simulate`.
+        Passed to :func:`symrates.simulate`. With an ``executor`` the default ``n_threads`` is 1:
+        the parallelism is across workers, and two threads that must meet at barriers on a
+        loaded machine are slower than one.
     nperseg : int, optional
         Welch segment length in samples (default: the whole window, at most 65536; segments
         overlap by half).
@@ -329,6 +331,8 @@ def scan(
     shape = tuple(a.size for a in axes)
     n_sets = int(np.prod(shape))
     n_parallel = 1 if executor is None else 2 * worker_count(executor)
+    if executor is not None and n_threads is None:
+        n_threads = 1
     plan, info = _prepare(
         system, n_sets=n_sets, swept=[p for a in axes for p in a.paths], t_end=t_end, dt=dt,
         method=method, observables=observables, expressions=expressions, window=window,
