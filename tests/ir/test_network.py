@@ -12,6 +12,7 @@ import scipy.sparse as sp
 import symrates as sr
 from symrates.errors import ModelDefinitionError
 
+# the project's shared/ folder lies beside the checkout (CI copies it there too)
 PEERS = Path(__file__).resolve().parents[2].parent / "shared" / "peers"
 SRC, TGT = "pc/PRO/m_out", "pc/RPO_e_pc/m_in"
 
