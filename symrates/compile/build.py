@@ -150,9 +150,24 @@ def toolchain(config: Config) -> dict[str, Any]:
     }
 
 
+@functools.lru_cache(maxsize=64)
+def _toolchain_cached(config: Config, command: tuple[str, ...]) -> dict[str, Any]:
+    return toolchain(config)
+
+
 def _locate(source: str, config: Config) -> tuple[dict[str, Any], str, Path]:
-    """The toolchain, the module name and the module's path in the cache."""
-    tc = toolchain(config)
+    """The toolchain, the module name and the module's path in the cache.
+
+    They are fixed for a config and a compiler command (``$CC`` is read each time), so they are
+    computed once: a repeated ``simulate`` call then costs the kernel's run time plus look-ups,
+    not a compiler probe and a hash of the source.
+    """
+    return _locate_cached(source, config, tuple(_compiler_command(config.cc)))
+
+
+@functools.lru_cache(maxsize=256)
+def _locate_cached(source: str, config: Config, command: tuple[str, ...]):
+    tc = _toolchain_cached(config, command)
     name = module_name(cache_key(source, tc))
     return tc, name, config.cache_dir / (name + tc["abi"])
 
