@@ -236,9 +236,52 @@ def _openmp_flag_candidates() -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
     return candidates
 
 
+def _saved_probe_path(command: tuple[str, ...], path: str) -> Path | None:
+    """Where the probe result of this exact compiler binary is kept between processes."""
+    import hashlib
+    import json
+
+    from symrates.config import Config
+
+    try:
+        st = os.stat(path)
+        cache_dir = Config.default().cache_dir
+    except (OSError, ValueError):
+        return None
+    key = json.dumps([command, path, st.st_mtime_ns, st.st_size, sys.platform, _PLAIN_PROGRAM,
+                      _OPENMP_PROGRAM])
+    return cache_dir / f"_sr_probe_{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
+
+
 @functools.cache
 def _probe(command: tuple[str, ...]) -> CompilerInfo:
+    """The probe, kept on disk per compiler binary (path, size, mtime): compiling and running
+    the test programs costs about 0.07 s, which every process start would otherwise pay."""
+    import dataclasses
+    import json
+
     path = shutil.which(command[0]) if command else None
+    saved = _saved_probe_path(command, path) if path else None
+    if saved is not None and saved.is_file():
+        try:
+            data = json.loads(saved.read_text())
+            return CompilerInfo(**{k: tuple(v) if isinstance(v, list) else v
+                                   for k, v in data.items()})
+        except (OSError, ValueError, TypeError):
+            pass                                        # unreadable: probe again
+    info = _probe_now(command, path)
+    if saved is not None and info.works:
+        try:
+            saved.parent.mkdir(parents=True, exist_ok=True)
+            tmp = saved.with_name(f"{saved.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(dataclasses.asdict(info)))
+            os.replace(tmp, saved)
+        except OSError:
+            pass                                        # a read-only cache only costs time
+    return info
+
+
+def _probe_now(command: tuple[str, ...], path: str | None) -> CompilerInfo:
     if path is None:
         return CompilerInfo(
             command=command,
