@@ -14,8 +14,8 @@ __all__ = ["state_dict", "flat_state_names", "short_name"]
 def state_dict(system: SymbolicSystem, y: np.ndarray) -> dict[str, Any]:
     """``{state path: value}``; an array with one entry per copy for network states."""
     out: dict[str, Any] = {}
-    for path, (_g, _var, off, length) in system.layout.items():
-        out[path] = float(y[off]) if length == 1 else np.array(y[off:off + length])
+    for path, (g, _var, off, length) in system.layout.items():
+        out[path] = float(y[off]) if g.scalar_paths else np.array(y[off:off + length])
     return out
 
 

@@ -251,25 +251,29 @@ class ParametricSystem:
         return self._param_derivs[key]
 
     # -- higher derivatives ------------------------------------------------------------------
+    def _differentiate(self, index: tuple[np.ndarray, ...], exprs: list) -> tuple[tuple, list]:
+        """The next order of non-zero derivatives: each entry ``(i, j, ..., k)`` differentiated
+        by every state ``y_m`` with ``m >= k`` (symmetry keeps the indices sorted)."""
+        columns: list[list[int]] = [[] for _ in range(len(index) + 1)]
+        out = []
+        for *idx, expr in zip(*index, exprs):
+            for s in expr.free_symbols & self._pos.keys():
+                m = self._pos[s]
+                if m < idx[-1]:
+                    continue
+                d = sympy.diff(expr, s)
+                if d != 0:
+                    for col, value in zip(columns, (*idx, m)):
+                        col.append(int(value))
+                    out.append(d)
+        return tuple(np.array(c, dtype=int) for c in columns), out
+
     @property
     def hessian(self) -> _Entries:
         """Non-zero ``d2 f_i / dy_j dy_k`` with ``j <= k``."""
         if self._hessian is None:
-            rows, js, ks, exprs = [], [], [], []
-            for (i, j), expr in zip(zip(*self._jac_index), self._jac_exprs):
-                for s in expr.free_symbols & self._pos.keys():
-                    k = self._pos[s]
-                    if k < j:
-                        continue
-                    d = sympy.diff(expr, s)
-                    if d != 0:
-                        rows.append(i)
-                        js.append(j)
-                        ks.append(k)
-                        exprs.append(d)
-            self._hessian = _Entries(
-                (np.array(rows, dtype=int), np.array(js, dtype=int), np.array(ks, dtype=int)),
-                _lambdify(self.args, exprs))
+            index, exprs = self._differentiate(self._jac_index, self._jac_exprs)
+            self._hessian = _Entries(index, _lambdify(self.args, exprs))
             self._hessian_exprs = exprs
         return self._hessian
 
@@ -277,23 +281,8 @@ class ParametricSystem:
     def third(self) -> _Entries:
         """Non-zero ``d3 f_i / dy_j dy_k dy_l`` with ``j <= k <= l``."""
         if self._third is None:
-            H = self.hessian
-            rows, js, ks, ls, exprs = [], [], [], [], []
-            for i, j, k, expr in zip(*H.index, self._hessian_exprs):
-                for s in expr.free_symbols & self._pos.keys():
-                    m = self._pos[s]
-                    if m < k:
-                        continue
-                    d = sympy.diff(expr, s)
-                    if d != 0:
-                        rows.append(i)
-                        js.append(j)
-                        ks.append(k)
-                        ls.append(m)
-                        exprs.append(d)
-            self._third = _Entries(
-                tuple(np.array(a, dtype=int) for a in (rows, js, ks, ls)),
-                _lambdify(self.args, exprs))
+            index, exprs = self._differentiate(self.hessian.index, self._hessian_exprs)
+            self._third = _Entries(index, _lambdify(self.args, exprs))
         return self._third
 
     def B(self, y: np.ndarray, p: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:

@@ -50,6 +50,7 @@ def _chain_group(k: int, n: int, rates: np.ndarray, start: np.ndarray) -> Group:
         cin={"chain/in": cin},
         outputs=(states[-1],),
         copies=n,
+        arrays=True,
     )
 
 

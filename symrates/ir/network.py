@@ -185,6 +185,7 @@ def _replicate(g: Group, n: int) -> Group:
     return dataclasses.replace(
         g,
         copies=g.copies * n,
+        arrays=True,
         param_values={p: np.repeat(v, n) for p, v in g.param_values.items()},
         initial={s: np.repeat(v, n) for s, v in g.initial.items()},
     )

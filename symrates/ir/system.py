@@ -85,6 +85,8 @@ class Group:
     cin: Mapping[str, sympy.Symbol]
     outputs: tuple[str, ...] = ()
     copies: int = 1
+    #: paths of this group address one value per copy (networks, delay chains), even for one copy
+    arrays: bool = False
 
     def __post_init__(self) -> None:
         for name in ("symbols", "param_symbols", "param_values", "initial", "cin"):
@@ -94,6 +96,11 @@ class Group:
     def n(self) -> int:
         """Number of units (node instances × network copies)."""
         return len(self.nodes) * self.copies
+
+    @property
+    def scalar_paths(self) -> bool:
+        """Whether a path of this group addresses a single number (not an array of copies)."""
+        return self.copies == 1 and not self.arrays
 
     @cached_property
     def _substitution(self) -> dict[sympy.Symbol, sympy.Expr]:
@@ -247,7 +254,7 @@ class SymbolicSystem:
             for p in g.parameters:
                 for i, node in enumerate(g.nodes):
                     vals = g.param_values[p][i * g.copies:(i + 1) * g.copies]
-                    out[join(node, p)] = float(vals[0]) if g.copies == 1 else vals.copy()
+                    out[join(node, p)] = float(vals[0]) if g.scalar_paths else vals.copy()
         return _frozen(out)
 
     @cached_property

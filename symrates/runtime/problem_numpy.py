@@ -196,19 +196,8 @@ class ProblemSetup:
 class NumpyProblem(ProblemSetup):
     """A simulation problem ``dy/dt = f(t, y)`` evaluated with numpy.
 
-    Parameters
-    ----------
-    system : SymbolicSystem
-    params : mapping, optional
-        ``{path: value}`` overrides of parameter defaults; a value may be an array with one
-        entry per network copy.
-    inputs : mapping, optional
-        ``{path: array | callable}`` time-varying parameters or input constants. An array has one
-        row per step (row ``k`` holds during step ``k``); a callable is called as ``f(t)``.
-    n_steps : int, optional
-        Number of steps, to check the length of input arrays.
-    spec : KernelSpec, optional
-        A spec lowered earlier from ``system``.
+    Takes the parameters of :class:`ProblemSetup`; models with delays are refused (the numpy
+    reference does not integrate them yet).
     """
 
     def __init__(

@@ -274,4 +274,4 @@ def simulate(
 
 def _single(system, path: str) -> bool:
     group, _local, _i = system.locate(path)
-    return group.copies == 1
+    return group.scalar_paths

@@ -118,3 +118,11 @@ def test_delays_are_recorded_per_edge():
     assert sorted(zip(rows.tolist(), c.weights.indices.tolist(), c.weights.data.tolist(),
                       c.delays.tolist())) == [(0, 1, 2.0, 0.01), (1, 0, 3.0, 0.02)]
     assert system.has_delays
+
+
+def test_a_network_of_one_unit_still_has_one_column_per_unit():
+    net = sr.network("jansen_rit.JR6", 1)
+    res = sr.simulate(net, 0.01, dt=1e-4, outputs=["y1"])
+    assert res["y1"].shape == (101, 1)
+    assert res.final_state["y1"].shape == (1,)
+    assert sr.build(net).parameters["JR6/JR6_op/p"].shape == (1,)
