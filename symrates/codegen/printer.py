@@ -252,8 +252,8 @@ class CythonPrinter(C99CodePrinter):
             return f"{_MATH_FUNCTIONS[name]}({args})"
         if name == "Delay":
             raise CodegenError(
-                f"The delayed value {expr} cannot be compiled yet: the compiled engine does not "
-                "integrate delays in this version. Use backend='numpy' or remove the delay."
+                f"The delayed value {expr} cannot be printed as an expression: delayed values "
+                "are read from histories (lower() turns them into delayed couplings)."
             )
         raise CodegenError(
             f"The function {name!r} in {expr} has no compiled equivalent. Supported: "

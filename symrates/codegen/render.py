@@ -65,31 +65,36 @@ def _loop_body(
     temporaries: Sequence[tuple[sympy.Symbol, sympy.Expr]],
     results: Sequence[tuple[str, sympy.Expr]],
     what: str,
+    rates: Sequence[sympy.Symbol] = (),
 ) -> _Body:
-    """Loads of the used arguments, the temporaries, then ``target = expression`` lines."""
+    """Loads of the used arguments, the temporaries, then ``target = expression`` lines.
+
+    ``rates`` name the derivatives of the group's states (read from ``_sr_dy``), for the time
+    derivatives of delayed sources.
+    """
     names: dict[sympy.Symbol, str] = {TIME: "_sr_time"}
     loads: dict[sympy.Symbol, str] = {}
     for prefix, array, symbols in (("_sr_x", "_sr_y", group.state_symbols),
                                    ("_sr_p", "_sr_p", group.param_symbols),
-                                   ("_sr_c", "_sr_c", group.cin_symbols)):
+                                   ("_sr_c", "_sr_c", group.cin_symbols),
+                                   ("_sr_r", "_sr_dy", rates)):
         for j, s in enumerate(symbols):
             names[s] = f"{prefix}{j}"
             loads[s] = f"{array}[_sr_i]" if j == 0 else f"{array}[{j} * _sr_n + _sr_i]"
     for j, (s, _) in enumerate(temporaries):
-        names[s] = f"_sr_t{j}"
+        names[s] = f"_sr_t{j}" if not rates else f"_sr_u{j}"
     printer = CythonPrinter(names)
 
     used: set[sympy.Symbol] = set()
     for e in [e for _, e in temporaries] + [e for _, e in results]:
-        if e.has(Delay):
+        if e.has(Delay):     # lower() turns delayed values into couplings
             raise CodegenError(
-                f"{what} uses a delayed value ({next(iter(e.atoms(Delay)))}); the compiled "
-                "engine does not integrate delays in this version. Use backend='numpy' for "
-                "now, or remove the delay."
+                f"{what} uses a delayed value ({next(iter(e.atoms(Delay)))}) that was not "
+                "lowered to a delayed coupling."
             )
         used |= e.free_symbols
-    arguments = [s for s in (*group.state_symbols, *group.param_symbols, *group.cin_symbols)
-                 if s in used]
+    arguments = [s for s in (*group.state_symbols, *group.param_symbols, *group.cin_symbols,
+                             *rates) if s in used]
     lines = [f"{names[s]} = {loads[s]}" for s in arguments]
     try:
         lines += [f"{names[s]} = {printer.doprint(e)}" for s, e in temporaries]
@@ -151,6 +156,7 @@ def render(spec: KernelSpec) -> str:
     groups = [_group_context(i, g) for i, g in enumerate(spec.groups)]
     sources = []
     couplings = []
+    rates = []
     first: dict = {}
     for ci, c in enumerate(spec.couplings):
         src, tgt = spec.groups[c.source], spec.groups[c.target]
@@ -174,6 +180,13 @@ def render(spec: KernelSpec) -> str:
                 "locals": body.locals,
                 "body": body.lines,
             })
+        if c.delayed:
+            body = _loop_body(src, c.dtemporaries, [("_sr_rate", sympy.sympify(c.dexpr))],
+                              f"the time derivative of delayed coupling {ci} of {spec.name!r}",
+                              rates=c.rate_symbols)
+            last = body.lines[-1].replace("_sr_rate = ", "_sr_out[_sr_i] = _sr_dt * (", 1) + ")"
+            rates.append({"index": ci, "source": c.source, "locals": body.locals,
+                          "body": (*body.lines[:-1], last)})
         couplings.append({
             "index": ci,
             "source": c.source,
@@ -181,9 +194,10 @@ def render(spec: KernelSpec) -> str:
             "cin": tgt.cins.index(c.target_cin),
             "computes": computes,
             "values_from": values_from,
+            "delayed": c.delayed,
         })
     summary = (f"{len(spec.groups)} group(s) with {sum(len(g.states) for g in spec.groups)} "
                f"state variable(s) per unit, {len(spec.couplings)} coupling(s)")
     template = _environment().get_template(TEMPLATE)
     return template.render(groups=groups, sources=sources, couplings=couplings, summary=summary,
-                           n_groups=max(1, len(groups)))
+                           n_groups=max(1, len(groups)), rates=rates, has_delays=bool(rates))

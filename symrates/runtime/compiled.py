@@ -13,8 +13,10 @@ Additive noise (``sigma`` per state) runs as Euler–Maruyama (``euler``) and st
 (``heun``) with the counter-based stream of :mod:`symrates.runtime.rng`, evaluated in the kernel.
 Large systems run in one persistent OpenMP region for the whole run, each thread owning a fixed
 block of units of every group (:func:`thread_plan`); results do not depend on the thread count.
-Delays, adaptive methods and inputs given as callables are not compiled yet
-(:func:`not_compiled` explains, ``simulate`` falls back or raises).
+Delayed couplings and ``x(t - d)`` in equations read histories interpolated by cubic Hermite
+(:mod:`symrates.runtime.history`, the same arithmetic as the numpy reference). Adaptive methods
+and inputs given as callables are not compiled (:func:`not_compiled` explains, ``simulate``
+falls back or raises).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from symrates.runtime.integrate import (
     _sample_stride,
     step_count,
 )
+from symrates.runtime.history import delay_lines
 from symrates.runtime.problem_numpy import ProblemSetup, lowered
 from symrates.runtime.rng import _key
 from symrates.runtime.solvers import Diffusion
@@ -72,8 +75,6 @@ def not_compiled(system: SymbolicSystem, *, method: str, noise: Any,
     if method not in COMPILED_METHODS:
         reasons.append(f"the adaptive method {method!r} (compiled: "
                        f"{', '.join(COMPILED_METHODS)})")
-    if system.has_delays:
-        reasons.append("delays")
     callables = [p for p, v in (inputs or {}).items() if callable(v)]
     if callables:
         reasons.append(f"inputs given as callables ({', '.join(map(repr, callables))}; give "
@@ -226,6 +227,38 @@ class CompiledProblem:
         self._n_input_rows = inputs.shape[0] if tables else 0
         self.kernel = module.Kernel(*(self._arrays[a] for a in module.ARRAYS),
                                     n_inputs=self._n_inputs)
+        #: whether some coupling reads a history (call :meth:`start_history` before a run)
+        self.delayed = any(c.delayed for c in spec.couplings)
+        self._nzoff = nzoff
+
+    def start_history(self, dt: float) -> None:
+        """Allocate the histories of the delayed couplings for a run with step ``dt``.
+
+        Raises
+        ------
+        ModelDefinitionError
+            If a delay is shorter than ``dt`` (see :func:`symrates.runtime.history.delay_lines`).
+        """
+        spec = self.setup.spec
+        lines = delay_lines(spec, dt, self.setup.params, self.setup.driven)
+        n_c = len(spec.couplings)
+        hoff = np.zeros(max(n_c, 1), dtype=np.int64)
+        h0off = np.zeros(max(n_c, 1), dtype=np.int64)
+        slots = np.ones(max(n_c, 1), dtype=np.int64)
+        D = np.zeros(max(int(self._arrays["weights"].size), 1))
+        size = size0 = 0
+        for line in lines:
+            ci = line.coupling
+            n = spec.groups[spec.couplings[ci].source].n
+            hoff[ci], h0off[ci], slots[ci] = size, size0, line.slots
+            size += line.slots * n
+            size0 += n
+            D[self._nzoff[ci]:self._nzoff[ci] + line.steps.size] = line.steps
+        if self._history is not None:
+            raise RuntimeError("CompiledProblem.start_history: the history was started before")
+        self._history = (np.zeros(max(size, 1)), np.zeros(max(size, 1)), np.zeros(max(size0, 1)),
+                         D, hoff, h0off, slots)
+        self.kernel.set_history(*self._history)
 
     @staticmethod
     def _check_csr(ci: int, c: Any, n_t: int, n_s: int) -> None:
@@ -242,8 +275,19 @@ class CompiledProblem:
                 "system; please report it."
             )
 
+    _history: tuple | None = None
+
     def rhs(self, t: float, y: np.ndarray, k: int) -> np.ndarray:
-        """``dy/dt`` at time ``t`` during step ``k``, evaluated by the compiled kernel."""
+        """``dy/dt`` at time ``t`` during step ``k``, evaluated by the compiled kernel.
+
+        Not for models with delays (their right-hand side reads the history of a run; the
+        numpy reference evaluates it step by step).
+        """
+        if self.delayed:
+            raise ModelDefinitionError(
+                f"{self.setup.system.name!r} has delays: its right-hand side reads the history "
+                "of a run; use integrate_compiled, or NumpyProblem for single evaluations."
+            )
         y = np.ascontiguousarray(y, dtype=float)
         dy = np.empty_like(y)
         row = min(k, self._n_input_rows - 1) if self._n_inputs else 0
@@ -393,7 +437,9 @@ def integrate_compiled(
     t_end, dt = float(t_end), float(dt)
     stride = _sample_stride(sampling, dt, t_end)
     idx = np.ascontiguousarray(_record_indices(record, problem.n_states), dtype=np.int64)
-    y = _initial_state(problem, y0)
+    y = _initial_state(problem, y0, check_rate=not problem.delayed)
+    if problem.delayed:
+        problem.start_history(dt)
     sigma = np.zeros(problem.n_states)
     if noise is not None:
         sigma = Diffusion(noise, problem.n_states)(0.0, y, 0)

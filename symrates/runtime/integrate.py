@@ -162,7 +162,7 @@ def _check_problem(problem: Any) -> None:
         )
 
 
-def _initial_state(problem: Problem, y0: Any) -> np.ndarray:
+def _initial_state(problem: Problem, y0: Any, check_rate: bool = True) -> np.ndarray:
     y = np.array(y0, dtype=float)   # a copy: the caller's array is never modified
     if y.shape != (problem.n_states,):
         raise ModelDefinitionError(
@@ -175,6 +175,8 @@ def _initial_state(problem: Problem, y0: Any) -> np.ndarray:
             f"The initial state is not finite: {_values(problem, bad, y)}. Give finite initial "
             "values."
         )
+    if not check_rate:
+        return y
     rate = np.asarray(problem.rhs(0.0, y, 0))
     if rate.shape != y.shape:
         raise ModelDefinitionError(
@@ -358,6 +360,14 @@ def integrate(
             "fixed steps of size dt. Drop them or choose an adaptive method."
         )
 
+    if getattr(problem, "delayed", False):
+        if not issubclass(solver_cls, FixedStepSolver):
+            fixed = [name for name, cls in SOLVERS.items() if issubclass(cls, FixedStepSolver)]
+            raise ModelDefinitionError(
+                f"The model has delays, which the fixed-step methods integrate "
+                f"({', '.join(fixed)}); got the adaptive method {method!r}. Use method='rk4'."
+            )
+        problem.start_history(dt)
     y = _initial_state(problem, y0)
     n_samples = n_steps // stride + 1
     t_samples = np.arange(n_samples) * (stride * dt)

@@ -21,7 +21,9 @@ import sympy
 
 from ..codegen.lower import KernelSpec, lower
 from ..errors import ModelDefinitionError
+from ..frontend.parsing import Delay
 from ..ir.system import SymbolicSystem
+from .history import delay_lines, hermite
 
 __all__ = ["ProblemSetup", "NumpyProblem", "lowered"]
 
@@ -58,7 +60,10 @@ def _functions(system: SymbolicSystem, spec: KernelSpec | None):
         src = spec.groups[c.source]
         fn = _lambdify(src.arguments, c.temporaries, [c.expr])
         W = sp.csr_matrix((c.weights, c.indices, c.indptr), shape=c.shape)
-        coupling_fns.append((fn, W))
+        rate = None
+        if c.delayed:
+            rate = _lambdify((*src.arguments, *c.rate_symbols), c.dtemporaries, [c.dexpr])
+        coupling_fns.append((fn, W, rate))
     out = (spec, group_fns, coupling_fns)
     system._cache.setdefault("numpy", out)
     return out
@@ -196,8 +201,11 @@ class ProblemSetup:
 class NumpyProblem(ProblemSetup):
     """A simulation problem ``dy/dt = f(t, y)`` evaluated with numpy.
 
-    Takes the parameters of :class:`ProblemSetup`; models with delays are refused (the numpy
-    reference does not integrate them yet).
+    Takes the parameters of :class:`ProblemSetup`. A model with delays (:attr:`delayed`) keeps
+    the histories of its delayed couplings (:mod:`symrates.runtime.history`): call
+    :meth:`start_history` with the step before integrating; it then needs the fixed-step
+    convention of :class:`~symrates.runtime.problem.Problem` that the first evaluation of step
+    ``k`` is at ``(t_k, y_k)``, which every fixed-step method keeps.
     """
 
     def __init__(
@@ -209,14 +217,53 @@ class NumpyProblem(ProblemSetup):
         n_steps: int | None = None,
         spec: KernelSpec | None = None,
     ) -> None:
-        if system.has_delays:
-            raise ModelDefinitionError(
-                f"{system.name!r} has delayed couplings or equations: the numpy reference "
-                f"simulator does not integrate delays; the compiled engine will. For now set the "
-                f"delays to zero (edge 'delay', or x(t - d) in equations)."
-            )
         super().__init__(system, params=params, inputs=inputs, n_steps=n_steps, spec=spec)
         self.spec, self._group_fns, self._coupling_fns = _functions(system, spec)
+        #: whether some coupling reads a history (edge delays or x(t - d) in equations)
+        self.delayed = any(c.delayed for c in self.spec.couplings)
+        self._history: dict[int, tuple] | None = None
+        self._dt = 0.0
+        self._last = -1
+
+    # -- delays --------------------------------------------------------------------------------
+    def start_history(self, dt: float) -> None:
+        """Start the histories of the delayed couplings for a run with fixed step ``dt``.
+
+        Raises
+        ------
+        ModelDefinitionError
+            If a delay is shorter than ``dt`` (see :func:`~symrates.runtime.history.delay_lines`).
+        """
+        self._history = {}
+        for line in delay_lines(self.spec, dt, self.params, self._driven):
+            c = self.spec.couplings[line.coupling]
+            n = self.spec.groups[c.source].n
+            rows = np.repeat(np.arange(c.shape[0]), np.diff(c.indptr))
+            self._history[line.coupling] = (line, np.zeros((line.slots, n)),
+                                            np.zeros((line.slots, n)), np.zeros(n), rows)
+        self._dt = float(dt)
+        self._last = -1
+
+    def _delayed_sum(self, ci: int, c, values: np.ndarray, k: int, stage: float) -> np.ndarray:
+        line, Hs, Hd, H0, rows = self._history[ci]
+        W = self._coupling_fns[ci][1]
+        if k > self._last:            # the first stage of step k: at (t_k, y_k)
+            if k == 0:
+                H0[:] = values
+            Hs[k % line.slots] = values
+        delayed = hermite(line.steps, c.indices, k, stage, Hs, Hd, H0, values)
+        return np.bincount(rows, weights=W.data * delayed, minlength=c.shape[0])
+
+    def _record_rates(self, t: float, y: np.ndarray, dy: np.ndarray, k: int,
+                      cins: list[dict]) -> None:
+        """After the first stage of step ``k``: ``dt * d(source)/dt`` into the histories."""
+        for ci, (line, _Hs, Hd, _H0, _rows) in self._history.items():
+            c = self.spec.couplings[ci]
+            src = self.spec.groups[c.source]
+            rates = [dy[off:off + src.n] for off in src.offsets]
+            (d,) = self._coupling_fns[ci][2](*self._arguments(c.source, t, y, cins), *rates)
+            Hd[k % line.slots] = self._dt * np.broadcast_to(np.asarray(d, dtype=float), (src.n,))
+        self._last = k
 
     # -- evaluation ----------------------------------------------------------------------------
     def _refresh(self, t: float, k: int) -> None:
@@ -235,26 +282,58 @@ class NumpyProblem(ProblemSetup):
         args += [cins[gi][c] for c in g.cins]
         return args
 
-    def coupling_sums(self, t: float, y: np.ndarray) -> list[dict[str, np.ndarray]]:
-        """The coupling sums of every group's coupled inputs at ``(t, y)``."""
+    def coupling_sums(self, t: float, y: np.ndarray, k: int | None = None
+                      ) -> list[dict[str, np.ndarray]]:
+        """The coupling sums of every group's coupled inputs at ``(t, y)`` during step ``k``.
+
+        The sums of delayed couplings need the step ``k`` and a started history; without
+        them they are NaN.
+        """
         cins = [{c: np.zeros(g.n) for c in g.cins} for g in self.spec.groups]
-        for c, (fn, W) in zip(self.spec.couplings, self._coupling_fns):
+        stage = None
+        if self.delayed and k is not None and self._history is not None:
+            stage = round(2.0 * (t / self._dt - k)) / 2.0
+        for ci, (c, (fn, W, _rate)) in enumerate(zip(self.spec.couplings, self._coupling_fns)):
             src = self.spec.groups[c.source]
             (values,) = fn(*self._arguments(c.source, t, y, cins))
             values = np.broadcast_to(np.asarray(values, dtype=float), (src.n,))
-            cins[c.target][c.target_cin] += W @ values
+            if not c.delayed:
+                cins[c.target][c.target_cin] += W @ values
+            elif stage is None:
+                cins[c.target][c.target_cin] += np.nan
+            else:
+                cins[c.target][c.target_cin] += self._delayed_sum(ci, c, values, k, stage)
         return cins
 
     def rhs(self, t: float, y: np.ndarray, k: int) -> np.ndarray:
         """``dy/dt`` at time ``t`` during step ``k``."""
         self._refresh(t, k)
-        cins = self.coupling_sums(t, y)
+        if self.delayed and self._history is None:
+            raise ModelDefinitionError(
+                f"{self.system.name!r} has delays: its right-hand side reads a history, which "
+                "a run starts (start_history(dt)); simulate it with a fixed-step method "
+                "(euler, heun, rk4)."
+            )
+        cins = self.coupling_sums(t, y, k)
         out = np.empty_like(y)
         for gi, (g, fn) in enumerate(zip(self.spec.groups, self._group_fns)):
             derivs = fn(*self._arguments(gi, t, y, cins))
             for off, d in zip(g.offsets, derivs):
                 out[off:off + g.n] = d
+        if self.delayed and k > self._last:
+            self._record_rates(t, y, out, k, cins)
         return out
+
+    def _check_observable(self, path: str, expr: sympy.Expr, gi: int) -> None:
+        """Values read after a run cannot use histories (only the last steps are kept)."""
+        delayed = {self.spec.groups[gi].cin_symbols[self.spec.groups[gi].cins.index(
+            c.target_cin)] for c in self.spec.couplings if c.delayed and c.target == gi}
+        if expr.has(Delay) or expr.free_symbols & delayed:
+            raise ModelDefinitionError(
+                f"{path!r} of {self.system.name!r} depends on delayed values, which are not "
+                "kept after the run; record the states it is computed from instead (outputs= "
+                "with state paths)."
+            )
 
     def observe(self, path: str) -> Callable[[float, np.ndarray, int], np.ndarray]:
         """A function ``(t, y, k) -> value`` of any variable (state, algebraic, input) or
@@ -272,7 +351,9 @@ class NumpyProblem(ProblemSetup):
                 self._refresh(t, k)
                 return self.params[gi][local][rows].copy()
             return param_value
-        fn = _lambdify(g.arguments, (), [group.value_of(local)])
+        expr = group.value_of(local)
+        self._check_observable(full, expr, gi)
+        fn = _lambdify(g.arguments, (), [expr])
 
         def value(t, y, k):
             self._refresh(t, k)

@@ -138,7 +138,7 @@ def simulate(
         cached module (first run: a few seconds), and the whole time loop runs in C; it raises
         :class:`~symrates.errors.CompilationError` if that fails, and
         :class:`~symrates.errors.SymratesError` for what this version does not compile yet
-        (adaptive methods, delays, inputs given as callables). ``"auto"`` uses the
+        (adaptive methods, inputs given as callables). ``"auto"`` uses the
         compiled engine when a C compiler works and the run can be compiled, else the numpy
         reference (and logs why). ``"numpy"`` is the reference implementation.
     params : mapping, optional
@@ -225,6 +225,10 @@ def simulate(
             for p in state_paths
         ]).astype(np.int64) if state_paths else np.zeros(0, dtype=np.int64)
 
+    observers = {}
+    if other:   # made before the run: a path that cannot be observed fails first
+        observer = problem or NumpyProblem(system, params=params, inputs=inputs, n_steps=n_steps)
+        observers = {p: observer.observe(p) for p in paths}
     if problem is None:
         from .integrate import _sample_stride, step_count
 
@@ -240,8 +244,6 @@ def simulate(
             compiled, start, t_end=t_end, dt=dt, method=method, sampling=sampling, record=record,
             noise=_noise_vector(setup, noise) if noise else None, seed=seed, n_threads=n_threads,
         )
-        if other:
-            problem = NumpyProblem(system, params=params, inputs=inputs, n_steps=n_steps)
     else:
         sigma = _noise_vector(problem, noise) if noise else None
         t, samples, y_final = integrate(
@@ -260,7 +262,7 @@ def simulate(
     else:
         steps = np.minimum(np.rint(t / dt).astype(np.int64), max(n_steps - 1, 0))
         for p in paths:
-            fn = problem.observe(p)
+            fn = observers[p]
             values = np.array([fn(ti, yi, int(k)) for ti, yi, k in zip(t, samples, steps)])
             data[p] = values[:, 0] if values.shape[1] == 1 and _single(system, p) else values
     final = {}

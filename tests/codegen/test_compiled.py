@@ -199,12 +199,6 @@ def test_what_is_not_compiled_yet_raises_for_cython_and_falls_back_for_auto(opti
     np.testing.assert_array_equal(auto["r"], numpy["r"])
 
 
-def test_delays_are_not_compiled_yet():
-    delayed = sr.build(two_leaky_chain(delay=0.5))
-    with pytest.raises(SymratesError, match=r"does not compile delays"):
-        sr.simulate(delayed, 1.0, dt=0.01, method="euler", backend="cython")
-
-
 def test_n_threads_is_validated_and_small_systems_run_serially():
     with pytest.raises(ValueError, match=r"n_threads must be None .* or a positive integer"):
         sr.simulate(LEAKY, 1.0, dt=0.01, method="euler", backend="cython", n_threads=0)

@@ -149,18 +149,13 @@ def test_result_dataframe_and_plot():
     assert "b/li/r" in repr(res) and "b/li/r" in res and "zzz" not in res
 
 
-def test_delays_are_recorded_but_rejected_by_the_numpy_simulator():
+def test_delays_are_recorded_and_integrated():
     delayed = two_leaky_chain(weight=1.0, delay=0.5)
     system = sr.build(delayed)
     assert system.has_delays and system.couplings[0].delays.tolist() == [0.5]
-    with pytest.raises(ModelDefinitionError, match=r"'chain' has delayed couplings or equations: "
-                                                   r"the numpy reference simulator"):
-        sr.simulate(delayed, 1.0, dt=0.01, backend="numpy")
-    op = sr.OperatorTemplate("dde", ["x' = -x(t - tau)"], {"x": "output(1.0)", "tau": 1.0})
-    assert sr.build(op).has_delays
-    with pytest.raises(ModelDefinitionError, match=r"delayed couplings or equations"):
-        sr.simulate(op, 1.0, dt=0.01)
-
+    res = sr.simulate(delayed, 1.0, dt=0.01, backend="numpy", y0={"a/li/r": 1.0})
+    # b feels a only after the delay: b' = (-b + a(t - 0.5))/2 with a = 1 before t = 0
+    assert res["b/li/r"][50] == pytest.approx(1.0 - np.exp(-0.25), rel=1e-8)
 
 
 def test_numpy_results_do_not_depend_on_how_many_symbols_were_made_before():
