@@ -47,7 +47,7 @@ from symrates.runtime.problem_numpy import ProblemSetup, lowered
 from symrates.runtime.rng import _key
 from symrates.runtime.solvers import Diffusion
 
-__all__ = ["COMPILED_METHODS", "PARALLEL_MIN_WORK", "not_compiled", "kernel_source",
+__all__ = ["COMPILED_METHODS", "PARALLEL_MIN_WORK", "DENSE_MIN_DENSITY", "is_dense", "not_compiled", "kernel_source",
            "kernel_module", "CompiledProblem", "thread_plan", "threads_for", "integrate_compiled"]
 
 logger = logging.getLogger(__name__)
@@ -60,6 +60,12 @@ NOISE_METHODS = ("euler", "heun")
 #: parallel region and one barrier per stage cost more than the work saved (measured on the
 #: JRC network: see docs/compiled_engine.md).
 PARALLEL_MIN_WORK = 10_000
+#: A coupling whose weight matrix has at least this fraction of non-zeros runs as a dense
+#: row-major product (a vectorised dot product per row) instead of CSR: no index loads, half the
+#: bytes per entry at density 1 (measured crossover on B2's JRC network: docs/compiled_engine.md).
+DENSE_MIN_DENSITY = 0.3
+#: ... and at most this many entries (the dense copy is held beside the CSR arrays).
+DENSE_MAX_ENTRIES = 16_000_000
 
 
 def not_compiled(system: SymbolicSystem, *, method: str, noise: Any,
@@ -171,6 +177,7 @@ class CompiledProblem:
         n_c = sum(len(g.cins) * g.n for g in groups)
 
         src_sizes, indptrs, indices, weights = [], [], [], []
+        dense, doff, dense_size = [], [], 0
         for ci, c in enumerate(spec.couplings):
             n_t, n_s = groups[c.target].n, groups[c.source].n
             self._check_csr(ci, c, n_t, n_s)
@@ -178,6 +185,15 @@ class CompiledProblem:
             indptrs.append(np.asarray(c.indptr, dtype=np.int64))
             indices.append(np.asarray(c.indices, dtype=np.int64))
             weights.append(np.asarray(c.weights, dtype=float))
+            if is_dense(c, n_t, n_s):
+                matrix = np.zeros((n_t, n_s))
+                rows = np.repeat(np.arange(n_t), np.diff(indptrs[-1]))
+                np.add.at(matrix, (rows, indices[-1]), weights[-1])
+                dense.append(matrix.reshape(-1))
+                doff.append(dense_size)
+                dense_size += matrix.size
+            else:
+                doff.append(-1)
         soff = _offsets(src_sizes)
         rowoff = _offsets([len(p) for p in indptrs])
         nzoff = _offsets([len(i) for i in indices])
@@ -219,11 +235,15 @@ class CompiledProblem:
             "inputs": np.ascontiguousarray(inputs, dtype=float),
             "input_col": _nonempty(np.array(col, dtype=np.int64), np.int64),
             "input_dst": _nonempty(np.array(dst, dtype=np.int64), np.int64),
+            "dense": _nonempty(np.concatenate(dense) if dense else [], float),
+            "doff": _nonempty(np.array(doff, dtype=np.int64), np.int64),
         }
         self._n_inputs = len(dst)
         self._yoff = yoff
         #: states + coupling non-zeros: the work of one stage (decides the thread count)
         self.work = setup.n_states + sum(len(i) for i in indices)
+        #: indices of the couplings that run as dense products
+        self.dense_couplings = tuple(ci for ci, o in enumerate(doff) if o >= 0)
         self._n_input_rows = inputs.shape[0] if tables else 0
         self.kernel = module.Kernel(*(self._arrays[a] for a in module.ARRAYS),
                                     n_inputs=self._n_inputs)
@@ -293,6 +313,14 @@ class CompiledProblem:
         row = min(k, self._n_input_rows - 1) if self._n_inputs else 0
         self.kernel.rhs(float(t), y, dy, int(row))
         return dy
+
+
+def is_dense(c: Any, n_target: int, n_source: int) -> bool:
+    """Whether a coupling runs as a dense product: undelayed, at least
+    :data:`DENSE_MIN_DENSITY` non-zeros and at most :data:`DENSE_MAX_ENTRIES` entries."""
+    entries = n_target * n_source
+    return (not c.delayed and 0 < entries <= DENSE_MAX_ENTRIES
+            and np.asarray(c.indices).size >= DENSE_MIN_DENSITY * entries)
 
 
 def threads_for(problem: CompiledProblem, n_threads: int | None) -> int:

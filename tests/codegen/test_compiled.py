@@ -247,3 +247,27 @@ def test_network_with_per_unit_parameters_and_inputs_matches_numpy_and_reuses_th
     assert_agree(sr.simulate(smaller, 0.15, backend="cython", **options),
                  sr.simulate(smaller, 0.15, backend="numpy", **options))
     assert STATS.snapshot()["compiled"] == before["compiled"]
+
+
+def test_dense_couplings_run_as_dense_products_and_match_numpy():
+    from symrates.runtime.compiled import DENSE_MIN_DENSITY
+
+    n = 70          # 70 columns: the 8-way dot product and its remainder loop
+    rng = np.random.default_rng(4)
+    W = rng.uniform(size=(n, n))
+    np.fill_diagonal(W, 0.0)
+    W /= W.sum(axis=1, keepdims=True)
+    dense = sr.build(sr.network("jansen_rit.JRC", n, couplings=[
+        sr.Coupling("pc/PRO/m_out", "pc/RPO_e_pc/m_in", W)]))
+    sparse_W = np.where(rng.uniform(size=(n, n)) < DENSE_MIN_DENSITY / 3, W, 0.0)
+    sparse = sr.build(sr.network("jansen_rit.JRC", n, couplings=[
+        sr.Coupling("pc/PRO/m_out", "pc/RPO_e_pc/m_in", sparse_W)]))
+    problems = {name: CompiledProblem(ProblemSetup(s), kernel_module(s))
+                for name, s in (("dense", dense), ("sparse", sparse))}
+    assert len(problems["dense"].dense_couplings) == 1      # the network coupling only
+    assert problems["sparse"].dense_couplings == ()
+    options = dict(dt=1e-4, method="heun", sampling=1e-3, y0=np.zeros(dense.n_states),
+                   inputs={"u": 220.0 + 22.0 * rng.standard_normal((1000, n))},
+                   outputs=["pc/RPO_e_pc/v", "pc/RPO_i/v"])
+    assert_agree(sr.simulate(dense, 0.1, backend="cython", **options),
+                 sr.simulate(dense, 0.1, backend="numpy", **options))

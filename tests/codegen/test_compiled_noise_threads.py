@@ -197,3 +197,22 @@ def test_fewer_openmp_threads_than_asked_for_runs_serially(parallel, tmp_path):
     ref = sr.simulate(system, 0.01, dt=1e-4, method="euler", backend="cython", inputs={"u": u},
                       n_threads=1, outputs=["pc/RPO_e_pc/v"])
     np.testing.assert_array_equal(np.load(out), ref["pc/RPO_e_pc/v"])
+
+
+def test_dense_network_is_bit_identical_for_1_and_2_threads():
+    n = 400
+    rng = np.random.default_rng(9)
+    W = rng.uniform(size=(n, n))
+    np.fill_diagonal(W, 0.0)
+    W /= W.sum(axis=1, keepdims=True)
+    system = sr.build(sr.network("jansen_rit.JRC", n, couplings=[
+        sr.Coupling("pc/PRO/m_out", "pc/RPO_e_pc/m_in", W)]))
+    problem = CompiledProblem(ProblemSetup(system), kernel_module(system))
+    assert problem.dense_couplings
+    if threads_for(problem, 2) != 2:
+        pytest.skip("kernels are built without OpenMP here")
+    options = dict(dt=1e-4, method="heun", backend="cython", sampling=1e-3,
+                   inputs={"u": 220.0 + 22.0 * rng.standard_normal((300, n))},
+                   y0=np.zeros(system.n_states), outputs=["pc/RPO_e_pc/v"])
+    one, two = (sr.simulate(system, 0.03, n_threads=nt, **options) for nt in (1, 2))
+    np.testing.assert_array_equal(one["pc/RPO_e_pc/v"], two["pc/RPO_e_pc/v"])
