@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import operator
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -165,10 +166,13 @@ class Config:
         >>> Config.default().cflags
         ('-O3',)
         """
-        cache_dir = os.environ.get(ENV_CACHE_DIR, "").strip() or platformdirs.user_cache_dir(
-            "symrates"
-        )
-        raw_threads = os.environ.get(ENV_NUM_THREADS, "").strip()
+        env = tuple(os.environ.get(name, "") for name in _DEFAULT_ENV)
+        return _default_config(cls, env)
+
+    @classmethod
+    def _from_environment(cls, env: tuple[str, ...]) -> Config:
+        cache_dir = env[0].strip() or platformdirs.user_cache_dir("symrates")
+        raw_threads = env[1].strip()
         n_threads = None
         if raw_threads:
             try:
@@ -217,3 +221,14 @@ class Config:
                 f"valid fields: {', '.join(fields)}.{hint}"
             )
         return dataclasses.replace(self, **changes)
+
+
+#: The environment variables :meth:`Config.default` depends on (the last two through
+#: ``platformdirs``).
+_DEFAULT_ENV = (ENV_CACHE_DIR, ENV_NUM_THREADS, "XDG_CACHE_HOME", "HOME")
+
+
+@functools.lru_cache(maxsize=16)
+def _default_config(cls: type, env: tuple[str, ...]) -> Config:
+    """:meth:`Config.default` for one state of the environment (it is read on every run)."""
+    return cls._from_environment(env)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import weakref
 from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
@@ -123,6 +124,65 @@ def _nonempty(arr: np.ndarray, dtype: Any) -> np.ndarray:
     return arr
 
 
+_PACKED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _packed(spec: Any) -> dict:
+    """The kernel arrays that depend on the spec only (sizes, offsets, CSR and dense
+    matrices), packed once per spec: repeated runs of one system only pack their parameters
+    and inputs."""
+    if spec in _PACKED:
+        return _PACKED[spec]
+    groups = spec.groups
+    yoff, offset = [], 0
+    for g in groups:
+        yoff.append(g.offsets[0] if g.offsets else offset)
+        offset += len(g.states) * g.n
+    src_sizes, indptrs, indices, weights = [], [], [], []
+    dense, doff, dense_size = [], [], 0
+    for ci, c in enumerate(spec.couplings):
+        n_t, n_s = groups[c.target].n, groups[c.source].n
+        CompiledProblem._check_csr(ci, c, n_t, n_s)
+        src_sizes.append(n_s)
+        indptrs.append(np.asarray(c.indptr, dtype=np.int64))
+        indices.append(np.asarray(c.indices, dtype=np.int64))
+        weights.append(np.asarray(c.weights, dtype=float))
+        if is_dense(c, n_t, n_s):
+            matrix = np.zeros((n_t, n_s))
+            rows = np.repeat(np.arange(n_t), np.diff(indptrs[-1]))
+            np.add.at(matrix, (rows, indices[-1]), weights[-1])
+            dense.append(matrix.reshape(-1))
+            doff.append(dense_size)
+            dense_size += matrix.size
+        else:
+            doff.append(-1)
+    arrays = {
+        "sizes": _nonempty(np.array([g.n for g in groups], dtype=np.int64), np.int64),
+        "yoff": _nonempty(np.array(yoff, dtype=np.int64), np.int64),
+        "poff": _offsets([len(g.params) * g.n for g in groups]),
+        "coff": _offsets([len(g.cins) * g.n for g in groups]),
+        "soff": _offsets(src_sizes),
+        "rowoff": _offsets([len(p) for p in indptrs]),
+        "nzoff": _offsets([len(i) for i in indices]),
+        "indptr": _nonempty(np.concatenate(indptrs) if indptrs else [], np.int64),
+        "indices": _nonempty(np.concatenate(indices) if indices else [], np.int64),
+        "weights": _nonempty(np.concatenate(weights) if weights else [], float),
+        "dense": _nonempty(np.concatenate(dense) if dense else [], float),
+        "doff": _nonempty(np.array(doff, dtype=np.int64), np.int64),
+    }
+    for a in arrays.values():
+        a.flags.writeable = False
+    out = {
+        "arrays": arrays, "yoff": yoff, "poff": arrays["poff"],
+        "n_c": max(sum(len(g.cins) * g.n for g in groups), 1),
+        "n_s": 2 * max(sum(src_sizes), 1),    # two copies, alternating by stage
+        "nnz": sum(len(i) for i in indices),
+        "dense_couplings": tuple(ci for ci, o in enumerate(doff) if o >= 0),
+    }
+    _PACKED[spec] = out
+    return out
+
+
 class CompiledProblem:
     """A :class:`ProblemSetup` packed for a compiled kernel module.
 
@@ -161,42 +221,16 @@ class CompiledProblem:
         self.n_states = setup.n_states
         self.state_names = setup.state_names
         groups = spec.groups
-        sizes = [g.n for g in groups]
-        yoff, offset = [], 0
-        for g in groups:
-            yoff.append(g.offsets[0] if g.offsets else offset)
-            offset += len(g.states) * g.n
-        poff = _offsets([len(g.params) * g.n for g in groups])
-        coff = _offsets([len(g.cins) * g.n for g in groups])
+        static = _packed(spec)
+        poff = static["poff"]
         blocks = []
         for gi, g in enumerate(groups):
             for p in g.params:
-                blocks.append(np.broadcast_to(np.asarray(setup.params[gi][p], dtype=float),
-                                              (g.n,)))
+                value = setup.params[gi][p]
+                if not (isinstance(value, np.ndarray) and value.shape == (g.n,)):
+                    value = np.broadcast_to(np.asarray(value, dtype=float), (g.n,))
+                blocks.append(value)
         P = np.concatenate(blocks) if blocks else np.zeros(0)
-        n_c = sum(len(g.cins) * g.n for g in groups)
-
-        src_sizes, indptrs, indices, weights = [], [], [], []
-        dense, doff, dense_size = [], [], 0
-        for ci, c in enumerate(spec.couplings):
-            n_t, n_s = groups[c.target].n, groups[c.source].n
-            self._check_csr(ci, c, n_t, n_s)
-            src_sizes.append(n_s)
-            indptrs.append(np.asarray(c.indptr, dtype=np.int64))
-            indices.append(np.asarray(c.indices, dtype=np.int64))
-            weights.append(np.asarray(c.weights, dtype=float))
-            if is_dense(c, n_t, n_s):
-                matrix = np.zeros((n_t, n_s))
-                rows = np.repeat(np.arange(n_t), np.diff(indptrs[-1]))
-                np.add.at(matrix, (rows, indices[-1]), weights[-1])
-                dense.append(matrix.reshape(-1))
-                doff.append(dense_size)
-                dense_size += matrix.size
-            else:
-                doff.append(-1)
-        soff = _offsets(src_sizes)
-        rowoff = _offsets([len(p) for p in indptrs])
-        nzoff = _offsets([len(i) for i in indices])
 
         tables: list[np.ndarray] = []     # per driven parameter: (n_steps, 1 or width)
         col, dst = [], []
@@ -223,33 +257,26 @@ class CompiledProblem:
             np.hstack(tables) if tables else np.zeros((1, 1)))
 
         self._arrays = {
+            **static["arrays"],
             "P": _nonempty(P, float),
-            "C": np.zeros(max(n_c, 1)),
-            "S": np.zeros(2 * max(sum(src_sizes), 1)),     # two copies, alternating by stage
-            "sizes": _nonempty(np.array(sizes, dtype=np.int64), np.int64),
-            "yoff": _nonempty(np.array(yoff, dtype=np.int64), np.int64),
-            "poff": poff, "coff": coff, "soff": soff, "rowoff": rowoff, "nzoff": nzoff,
-            "indptr": _nonempty(np.concatenate(indptrs) if indptrs else [], np.int64),
-            "indices": _nonempty(np.concatenate(indices) if indices else [], np.int64),
-            "weights": _nonempty(np.concatenate(weights) if weights else [], float),
+            "C": np.zeros(static["n_c"]),
+            "S": np.zeros(static["n_s"]),
             "inputs": np.ascontiguousarray(inputs, dtype=float),
             "input_col": _nonempty(np.array(col, dtype=np.int64), np.int64),
             "input_dst": _nonempty(np.array(dst, dtype=np.int64), np.int64),
-            "dense": _nonempty(np.concatenate(dense) if dense else [], float),
-            "doff": _nonempty(np.array(doff, dtype=np.int64), np.int64),
         }
         self._n_inputs = len(dst)
-        self._yoff = yoff
+        self._yoff = static["yoff"]
         #: states + coupling non-zeros: the work of one stage (decides the thread count)
-        self.work = setup.n_states + sum(len(i) for i in indices)
+        self.work = setup.n_states + static["nnz"]
         #: indices of the couplings that run as dense products
-        self.dense_couplings = tuple(ci for ci, o in enumerate(doff) if o >= 0)
+        self.dense_couplings = static["dense_couplings"]
         self._n_input_rows = inputs.shape[0] if tables else 0
         self.kernel = module.Kernel(*(self._arrays[a] for a in module.ARRAYS),
                                     n_inputs=self._n_inputs)
         #: whether some coupling reads a history (call :meth:`start_history` before a run)
         self.delayed = any(c.delayed for c in spec.couplings)
-        self._nzoff = nzoff
+        self._nzoff = static["arrays"]["nzoff"]
 
     def start_history(self, dt: float) -> None:
         """Allocate the histories of the delayed couplings for a run with step ``dt``.
@@ -373,6 +400,15 @@ def thread_plan(problem: CompiledProblem, record: np.ndarray,
     """
     spec = problem.setup.spec
     nt = n_threads
+    if nt == 1:     # one thread owns everything: the whole state is one segment
+        record = np.asarray(record, dtype=np.int64)
+        n_in = problem._n_inputs
+        return (np.array([0, problem.n_states], dtype=np.int64), np.array([0, 1], dtype=np.int64),
+                _nonempty(record, np.int64), _nonempty(np.arange(record.size), np.int64),
+                np.array([0, record.size], dtype=np.int64),
+                _nonempty(problem._arrays["input_col"][:n_in], np.int64),
+                _nonempty(problem._arrays["input_dst"][:n_in], np.int64),
+                np.array([0, n_in], dtype=np.int64), np.full(2, -1, dtype=np.int64))
     segments: list[list[tuple[int, int]]] = [[] for _ in range(nt)]
     for g in spec.groups:
         for base in g.offsets:
@@ -380,6 +416,14 @@ def thread_plan(problem: CompiledProblem, record: np.ndarray,
                 lo, hi = base + g.n * t // nt, base + g.n * (t + 1) // nt
                 if hi > lo:
                     segments[t].append((lo, hi))
+    for t in range(nt):     # adjacent blocks as one segment: one loop and one memcpy each
+        merged: list[tuple[int, int]] = []
+        for lo, hi in sorted(segments[t]):
+            if merged and merged[-1][1] == lo:
+                merged[-1] = (merged[-1][0], hi)
+            else:
+                merged.append((lo, hi))
+        segments[t] = merged
     seg = np.array([b for per in segments for pair in per for b in pair] or [0, 0],
                    dtype=np.int64)
     seg_off = np.concatenate([[0], np.cumsum([len(p) for p in segments])]).astype(np.int64)

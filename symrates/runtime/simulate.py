@@ -275,5 +275,9 @@ def simulate(
 
 
 def _single(system, path: str) -> bool:
-    group, _local, _i = system.locate(path)
-    return group.scalar_paths
+    """Whether ``path`` holds one number (not one per copy); cached per system."""
+    cache = system._cache.setdefault("scalar_paths", {})
+    if path not in cache:
+        group, _local, _i = system.locate(path)
+        cache[path] = group.scalar_paths
+    return cache[path]
