@@ -257,7 +257,8 @@ def simulate(
         for p in state_paths:
             length = system.layout[p][3]
             block = samples[:, col:col + length]
-            data[p] = block[:, 0].copy() if length == 1 and _single(system, p) else block.copy()
+            # views of the one samples array: no second copy of the recording in memory
+            data[p] = block[:, 0] if length == 1 and _single(system, p) else block
             col += length
     else:
         steps = np.minimum(np.rint(t / dt).astype(np.int64), max(n_steps - 1, 0))
