@@ -1,6 +1,6 @@
 """Circuit templates → groups and couplings (DESIGN.md §1).
 
-A circuit is flattened into a networkx graph of node instances. Node instances with identical
+A circuit is flattened into a graph of node instances (:class:`CircuitGraph`). Node instances with identical
 structure become one :class:`~symrates.ir.system.Group` with one unit per instance; every set of
 template edges between the same pair of (group, variable) becomes one
 :class:`~symrates.ir.system.Coupling` with a sparse weight matrix. Edges that carry an
@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-import networkx as nx
 import numpy as np
 import scipy.sparse as sp
 import sympy
@@ -24,7 +23,36 @@ from ..frontend.templates import EdgeTemplate, NodeTemplate
 from .paths import PathIndex, join, split
 from .system import Coupling, Group, order_definitions
 
-__all__ = ["flatten_circuit", "build_groups"]
+__all__ = ["CircuitGraph", "flatten_circuit", "build_groups"]
+
+
+class CircuitGraph:
+    """The flattened circuit: node instances (path -> template) and the edges between them.
+
+    Edges are kept per source node and target node; :meth:`edges` lists them source by source
+    (in node order), then target by target (in the order their first edge was added), then in
+    the order they were added. A plain container: building a system needs nothing else, and it
+    keeps a graph library off the import path.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.nodes: dict[str, NodeTemplate] = {}
+        self._adjacency: dict[str, dict[str, list[dict]]] = {}
+
+    def add_node(self, path: str, template: NodeTemplate) -> None:
+        self.nodes[path] = template
+        self._adjacency.setdefault(path, {})
+
+    def add_edge(self, source: str, target: str, **data) -> None:
+        self._adjacency[source].setdefault(target, []).append(data)
+
+    def edges(self):
+        """``(source, target, data)`` of every edge."""
+        for source in self.nodes:
+            for target, items in self._adjacency[source].items():
+                for data in items:
+                    yield source, target, data
 
 
 @dataclass(frozen=True)
@@ -51,10 +79,10 @@ def _split_endpoint(path: str, nodes: Mapping[str, NodeTemplate], where: str) ->
     )
 
 
-def flatten_circuit(circuit: CircuitTemplate) -> nx.MultiDiGraph:
+def flatten_circuit(circuit: CircuitTemplate) -> CircuitGraph:
     """Flatten a (nested) circuit into a graph of node instances.
 
-    Graph nodes are node paths with attribute ``template``; graph edges carry ``source_var``,
+    Graph nodes are node paths with their templates; graph edges carry ``source_var``,
     ``target_var``, ``weight``, ``delay`` and ``spread``.
     """
     nodes: dict[str, NodeTemplate] = dict(circuit.node_paths)
@@ -83,9 +111,9 @@ def flatten_circuit(circuit: CircuitTemplate) -> nx.MultiDiGraph:
                 walk(sub, join(prefix, key))
 
     walk(circuit, "")
-    graph = nx.MultiDiGraph(name=circuit.name)
+    graph = CircuitGraph(circuit.name)
     for path, tpl in nodes.items():
-        graph.add_node(path, template=tpl)
+        graph.add_node(path, tpl)
     for e in edges:
         tvar = nodes[e.target_node].variable(e.target_var)
         if tvar.kind != "input":
@@ -196,25 +224,25 @@ def _csr(rows, cols, shape, weights, *aligned):
     return mat, [np.asarray(a, dtype=float)[order] for a in aligned]
 
 
-def build_groups(graph: nx.MultiDiGraph) -> tuple[list[Group], list[Coupling]]:
+def build_groups(graph: CircuitGraph) -> tuple[list[Group], list[Coupling]]:
     """Group identical node structures and turn edges into couplings."""
     by_key: dict[tuple, list[str]] = {}
-    for path, data in graph.nodes(data=True):
-        by_key.setdefault(data["template"].structure_key(), []).append(path)
+    for path, template in graph.nodes.items():
+        by_key.setdefault(template.structure_key(), []).append(path)
 
     targeted: dict[tuple, set[str]] = {}
     unit_of: dict[str, tuple[int, int]] = {}
     for gi, paths in enumerate(by_key.values()):
         for ui, p in enumerate(paths):
             unit_of[p] = (gi, ui)
-    for _, tgt, data in graph.edges(data=True):
-        key = graph.nodes[tgt]["template"].structure_key()
+    for _, tgt, data in graph.edges():
+        key = graph.nodes[tgt].structure_key()
         targeted.setdefault(key, set()).add(data["target_var"])
 
     groups: list[Group] = []
     used: set[str] = set()
     for key, paths in by_key.items():
-        tpls = [graph.nodes[p]["template"] for p in paths]
+        tpls = [graph.nodes[p] for p in paths]
         name = tpls[0].name
         while name in used:
             name = f"{name}_"
@@ -224,7 +252,7 @@ def build_groups(graph: nx.MultiDiGraph) -> tuple[list[Group], list[Coupling]]:
     # edges → couplings, one per (source group, source var, target group, target var) and layer
     entries: dict[tuple, list[tuple[int, int, float, float, float]]] = {}
     seen: dict[tuple, int] = {}
-    for src, tgt, data in graph.edges(data=True):
+    for src, tgt, data in graph.edges():
         sg, su = unit_of[src]
         tg, tu = unit_of[tgt]
         pair = (sg, data["source_var"], tg, data["target_var"], tu, su)

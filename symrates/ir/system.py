@@ -9,13 +9,14 @@ analysis. Nothing on the simulation path needs the flattened view.
 
 from __future__ import annotations
 
+import graphlib
+
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
 from typing import Any
 
-import networkx as nx
 import numpy as np
 import scipy.sparse as sp
 import sympy
@@ -25,6 +26,29 @@ from ..frontend.parsing import TIME, Delay
 from .paths import PathIndex, join, split
 
 __all__ = ["Group", "Coupling", "SymbolicSystem", "order_definitions"]
+
+
+def topological_order(nodes, edges) -> tuple[list, list]:
+    """``(order, [])`` with every edge ``(a, b)`` putting ``a`` before ``b``, nodes otherwise in
+    the given order; or ``([], cycle)`` with the nodes of one cycle, the first repeated last.
+
+    Examples
+    --------
+    >>> topological_order("abc", [("c", "a")])
+    (['b', 'c', 'a'], [])
+    >>> topological_order("ab", [("a", "b"), ("b", "a")])[1]
+    ['a', 'b', 'a']
+    """
+    sorter = graphlib.TopologicalSorter()
+    for n in nodes:
+        sorter.add(n)
+    for a, b in edges:
+        sorter.add(b, a)
+    try:
+        return list(sorter.static_order()), []
+    except graphlib.CycleError as exc:
+        cycle = list(exc.args[1])
+        return [], cycle
 
 
 def order_definitions(
@@ -39,16 +63,11 @@ def order_definitions(
         If the definitions form a cycle; the message lists the variables of the cycle.
     """
     names = names or {s: s.name for s in definitions}
-    graph = nx.DiGraph()
-    graph.add_nodes_from(definitions)
-    for sym, expr in definitions.items():
-        for dep in expr.free_symbols & definitions.keys():
-            graph.add_edge(dep, sym)
-    try:
-        order = list(nx.topological_sort(graph))
-    except nx.NetworkXUnfeasible:
-        cycle = nx.find_cycle(graph)
-        loop = " -> ".join(names[a] for a, _ in cycle) + f" -> {names[cycle[0][0]]}"
+    edges = [(dep, sym) for sym, expr in definitions.items()
+             for dep in sorted(expr.free_symbols & definitions.keys(), key=lambda s: s.name)]
+    order, cycle = topological_order(definitions, edges)
+    if cycle:
+        loop = " -> ".join(names[a] for a in cycle)
         raise ModelDefinitionError(
             f"Cyclic algebraic equations in {where}: {loop}. Algebraic variables are evaluated "
             f"before the vector field and cannot depend on themselves; make one of them a state "
@@ -186,25 +205,21 @@ class SymbolicSystem:
 
     def _order_couplings(self, couplings: Sequence[Coupling]) -> list[Coupling]:
         """Couplings whose source reads a coupled input come after the couplings feeding it."""
-        graph = nx.DiGraph()
-        graph.add_nodes_from(range(len(couplings)))
+        edges = []
         for i, c in enumerate(couplings):
             src = self.group(c.source)
             reads = {k for k, s in src.cin.items() if s in c.expr.free_symbols}
             for j, d in enumerate(couplings):
                 if d.target == c.source and d.target_var in reads:
-                    graph.add_edge(j, i)
-        try:
-            return [couplings[i] for i in nx.topological_sort(graph)]
-        except nx.NetworkXUnfeasible:
-            cycle = nx.find_cycle(graph)
-            loop = " -> ".join(
-                f"{couplings[a].source}/{couplings[a].source_var}" for a, _ in cycle
-            )
+                    edges.append((j, i))
+        order, cycle = topological_order(range(len(couplings)), edges)
+        if cycle:
+            loop = " -> ".join(f"{couplings[a].source}/{couplings[a].source_var}" for a in cycle)
             raise ModelDefinitionError(
                 f"Cyclic algebraic equations in {self.name!r}: the edges {loop} feed each other "
                 f"without a state in between. Make one of the variables a state or break the loop."
-            ) from None
+            )
+        return [couplings[i] for i in order]
 
     @cached_property
     def layout(self) -> Mapping[str, tuple[Group, str, int, int]]:
