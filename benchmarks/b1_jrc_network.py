@@ -31,7 +31,8 @@ ENV = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": os.environ.
 ENV = {k: v for k, v in ENV.items() if v != ""}
 
 
-def _one_case(n: int, p: float, backend: str, n_threads: int | None) -> dict:
+def _one_case(n: int, p: float, backend: str, n_threads: int | None,
+              precision: str = "float64") -> dict:
     """Runs inside the child process: build, run, checksum of symrates for one case."""
     import resource
     import time
@@ -53,6 +54,8 @@ def _one_case(n: int, p: float, backend: str, n_threads: int | None) -> dict:
 
     options = dict(method="euler", backend=backend, outputs=["pc/RPO_e_pc/v", "pc/RPO_i/v"],
                    n_threads=n_threads)
+    if precision != "float64":
+        options["precision"] = precision
     # build = network + symbolic system + lowering + code generation + (cached) compile + load,
     # i.e. everything before the integration starts, as PyRates' build_s
     t0 = time.perf_counter()
@@ -102,6 +105,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("-p", type=float, default=None, help="density (default: B1's per size)")
     ap.add_argument("--backend", default="auto", help="symrates backend (auto, cython, numpy)")
     ap.add_argument("--n-threads", type=int, default=None)
+    ap.add_argument("--precision", default="float64", choices=["float64", "float32"],
+                    help="storage precision of the compiled engine")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--pyrates-python", default=None, help="interpreter of a PyRates 1.2.3 venv")
     ap.add_argument("--case", nargs=2, default=None, help=argparse.SUPPRESS)
@@ -109,19 +114,20 @@ def main(argv: list[str] | None = None) -> None:
 
     if args.case:                       # child process
         n, p = int(args.case[0]), float(args.case[1])
-        print(json.dumps(_one_case(n, p, args.backend, args.n_threads)))
+        print(json.dumps(_one_case(n, p, args.backend, args.n_threads, args.precision)))
         return
 
     cases = CASES if args.n is None else [(n, args.p or 0.1) for n in args.n]
     me = str(Path(__file__).resolve())
     for n, p in cases:
-        extra = ["--backend", args.backend] + (
+        extra = ["--backend", args.backend, "--precision", args.precision] + (
             ["--n-threads", str(args.n_threads)] if args.n_threads else [])
         ours = [_child([me, "--case", str(n), str(p), *extra]) for _ in range(args.repeat)]
         ref_args = [str(PEERS / "numpy_jrc_reference.py"), "-n", str(n), "-p", str(p)]
         peer = [_child(ref_args) for _ in range(args.repeat)]
         row = {
             "case": "B1", "n": n, "p": p, "backend": args.backend, "n_threads": args.n_threads,
+            "precision": args.precision,
             "repeat": args.repeat,
             "build_s": _median(ours, "build_s"), "run_s": _median(ours, "run_s"),
             "peak_mb": max(r["peak_mb"] for r in ours),

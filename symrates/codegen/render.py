@@ -34,7 +34,7 @@ from ..frontend.parsing import TIME, Delay
 from .lower import CouplingSpec, GroupSpec, KernelSpec
 from .printer import CythonPrinter
 
-__all__ = ["render", "TEMPLATE"]
+__all__ = ["render", "TEMPLATE", "PRECISIONS"]
 
 #: The template of a kernel module, in ``symrates/codegen/templates``.
 TEMPLATE = "kernel.pyx.j2"
@@ -134,13 +134,20 @@ def _source_key(c: CouplingSpec, source: GroupSpec):
     return (c.source, tuple(c.temporaries), sympy.sympify(c.expr))
 
 
-def render(spec: KernelSpec) -> str:
+#: Storage precisions of kernels: numpy dtype name -> C type.
+PRECISIONS = {"float64": "double", "float32": "float"}
+
+
+def render(spec: KernelSpec, precision: str = "float64") -> str:
     """Return the Cython source of the kernel module for ``spec``.
 
     Parameters
     ----------
     spec : KernelSpec
         The lowered model. Only its structure enters the source.
+    precision : {"float64", "float32"}
+        Storage type of states, parameters, weights and recordings; the arithmetic of every
+        expression is in double either way (``float32`` halves the memory traffic).
 
     Returns
     -------
@@ -199,5 +206,11 @@ def render(spec: KernelSpec) -> str:
     summary = (f"{len(spec.groups)} group(s) with {sum(len(g.states) for g in spec.groups)} "
                f"state variable(s) per unit, {len(spec.couplings)} coupling(s)")
     template = _environment().get_template(TEMPLATE)
+    if precision not in PRECISIONS:
+        raise CodegenError(f"precision must be one of {', '.join(PRECISIONS)}, got "
+                           f"{precision!r}.")
+    real = PRECISIONS[precision]
+    formats = ("d", "=d", "<d") if real == "double" else ("f", "=f", "<f")
     return template.render(groups=groups, sources=sources, couplings=couplings, summary=summary,
-                           n_groups=max(1, len(groups)), rates=rates, has_delays=bool(rates))
+                           n_groups=max(1, len(groups)), rates=rates, has_delays=bool(rates),
+                           real=real, real_formats=repr(formats))

@@ -89,15 +89,20 @@ def not_compiled(system: SymbolicSystem, *, method: str, noise: Any,
     return reasons
 
 
-def kernel_source(system: SymbolicSystem) -> str:
-    """The generated Cython source of ``system`` (rendered once and cached on it)."""
-    if "cython_source" not in system._cache:
-        system._cache["cython_source"] = render(lowered(system))
-    return system._cache["cython_source"]
+def kernel_source(system: SymbolicSystem, precision: str = "float64") -> str:
+    """The generated Cython source of ``system`` (rendered once per precision, cached on it)."""
+    key = "cython_source" if precision == "float64" else f"cython_source_{precision}"
+    if key not in system._cache:
+        system._cache[key] = render(lowered(system), precision)
+    return system._cache[key]
 
 
-def kernel_module(system: SymbolicSystem, *, config: Config | None = None) -> ModuleType:
+def kernel_module(system: SymbolicSystem, *, config: Config | None = None,
+                  precision: str = "float64") -> ModuleType:
     """The compiled kernel module of ``system``'s structure, compiled on first use.
+
+    ``precision="float32"`` stores states, parameters, weights and recordings in single
+    precision (the arithmetic stays double); it is a module of its own.
 
     Raises
     ------
@@ -106,7 +111,7 @@ def kernel_module(system: SymbolicSystem, *, config: Config | None = None) -> Mo
     CompilationError
         If Cython or the C compiler fails.
     """
-    return load_kernel(kernel_source(system), config=config)
+    return load_kernel(kernel_source(system, precision), config=config)
 
 
 def _offsets(lengths: list[int]) -> np.ndarray:
@@ -127,12 +132,13 @@ def _nonempty(arr: np.ndarray, dtype: Any) -> np.ndarray:
 _PACKED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _packed(spec: Any) -> dict:
+def _packed(spec: Any, real: np.dtype) -> dict:
     """The kernel arrays that depend on the spec only (sizes, offsets, CSR and dense
     matrices), packed once per spec: repeated runs of one system only pack their parameters
     and inputs."""
-    if spec in _PACKED:
-        return _PACKED[spec]
+    per_spec = _PACKED.setdefault(spec, {})
+    if real in per_spec:
+        return per_spec[real]
     groups = spec.groups
     yoff, offset = [], 0
     for g in groups:
@@ -146,9 +152,9 @@ def _packed(spec: Any) -> dict:
         src_sizes.append(n_s)
         indptrs.append(np.asarray(c.indptr, dtype=np.int64))
         indices.append(np.asarray(c.indices, dtype=np.int64))
-        weights.append(np.asarray(c.weights, dtype=float))
+        weights.append(np.asarray(c.weights, dtype=real))
         if is_dense(c, n_t, n_s):
-            matrix = np.zeros((n_t, n_s))
+            matrix = np.zeros((n_t, n_s), dtype=real)
             rows = np.repeat(np.arange(n_t), np.diff(indptrs[-1]))
             np.add.at(matrix, (rows, indices[-1]), weights[-1])
             dense.append(matrix.reshape(-1))
@@ -166,8 +172,8 @@ def _packed(spec: Any) -> dict:
         "nzoff": _offsets([len(i) for i in indices]),
         "indptr": _nonempty(np.concatenate(indptrs) if indptrs else [], np.int64),
         "indices": _nonempty(np.concatenate(indices) if indices else [], np.int64),
-        "weights": _nonempty(np.concatenate(weights) if weights else [], float),
-        "dense": _nonempty(np.concatenate(dense) if dense else [], float),
+        "weights": _nonempty(np.concatenate(weights) if weights else [], real),
+        "dense": _nonempty(np.concatenate(dense) if dense else [], real),
         "doff": _nonempty(np.array(doff, dtype=np.int64), np.int64),
     }
     for a in arrays.values():
@@ -179,7 +185,7 @@ def _packed(spec: Any) -> dict:
         "nnz": sum(len(i) for i in indices),
         "dense_couplings": tuple(ci for ci, o in enumerate(doff) if o >= 0),
     }
-    _PACKED[spec] = out
+    per_spec[real] = out
     return out
 
 
@@ -221,7 +227,9 @@ class CompiledProblem:
         self.n_states = setup.n_states
         self.state_names = setup.state_names
         groups = spec.groups
-        static = _packed(spec)
+        #: the storage type of the module's float arrays (float64, or float32 on request)
+        self.real = real = np.dtype(getattr(module, "REAL", "float64"))
+        static = _packed(spec, real)
         poff = static["poff"]
         blocks = []
         for gi, g in enumerate(groups):
@@ -258,10 +266,10 @@ class CompiledProblem:
 
         self._arrays = {
             **static["arrays"],
-            "P": _nonempty(P, float),
-            "C": np.zeros(static["n_c"]),
-            "S": np.zeros(static["n_s"]),
-            "inputs": np.ascontiguousarray(inputs, dtype=float),
+            "P": _nonempty(P, real),
+            "C": np.zeros(static["n_c"], dtype=real),
+            "S": np.zeros(static["n_s"], dtype=real),
+            "inputs": np.ascontiguousarray(inputs, dtype=real),
             "input_col": _nonempty(np.array(col, dtype=np.int64), np.int64),
             "input_dst": _nonempty(np.array(dst, dtype=np.int64), np.int64),
         }
@@ -292,7 +300,7 @@ class CompiledProblem:
         hoff = np.zeros(max(n_c, 1), dtype=np.int64)
         h0off = np.zeros(max(n_c, 1), dtype=np.int64)
         slots = np.ones(max(n_c, 1), dtype=np.int64)
-        D = np.zeros(max(int(self._arrays["weights"].size), 1))
+        D = np.zeros(max(int(self._arrays["weights"].size), 1), dtype=self.real)
         size = size0 = 0
         for line in lines:
             ci = line.coupling
@@ -303,7 +311,9 @@ class CompiledProblem:
             D[self._nzoff[ci]:self._nzoff[ci] + line.steps.size] = line.steps
         if self._history is not None:
             raise RuntimeError("CompiledProblem.start_history: the history was started before")
-        self._history = (np.zeros(max(size, 1)), np.zeros(max(size, 1)), np.zeros(max(size0, 1)),
+        real = self.real
+        self._history = (np.zeros(max(size, 1), dtype=real), np.zeros(max(size, 1), dtype=real),
+                         np.zeros(max(size0, 1), dtype=real),
                          D, hoff, h0off, slots)
         self.kernel.set_history(*self._history)
 
@@ -335,7 +345,7 @@ class CompiledProblem:
                 f"{self.setup.system.name!r} has delays: its right-hand side reads the history "
                 "of a run; use integrate_compiled, or NumpyProblem for single evaluations."
             )
-        y = np.ascontiguousarray(y, dtype=float)
+        y = np.ascontiguousarray(y, dtype=self.real)
         dy = np.empty_like(y)
         row = min(k, self._n_input_rows - 1) if self._n_inputs else 0
         self.kernel.rhs(float(t), y, dy, int(row))
@@ -512,22 +522,24 @@ def integrate_compiled(
     y = _initial_state(problem, y0, check_rate=not problem.delayed)
     if problem.delayed:
         problem.start_history(dt)
-    sigma = np.zeros(problem.n_states)
+    real = problem.real
+    y = np.ascontiguousarray(y, dtype=real)
+    sigma = np.zeros(problem.n_states, dtype=real)
     if noise is not None:
         sigma = Diffusion(noise, problem.n_states)(0.0, y, 0)
-        sigma = np.ascontiguousarray(sigma, dtype=float)
+        sigma = np.ascontiguousarray(sigma, dtype=real)
         seed = secrets.randbits(63) if seed is None else seed
         _key(seed)  # checks the seed
     n_samples = n_steps // stride + 1
     t_samples = np.arange(n_samples) * (stride * dt)
-    Y = np.empty((n_samples, idx.size))
+    Y = np.empty((n_samples, idx.size), dtype=real)
     Y[0] = y[idx]
     if problem._n_inputs and problem._n_input_rows < n_steps:
         raise ModelDefinitionError(
             f"The input arrays have {problem._n_input_rows} rows for {n_steps} steps; give one "
             "row per step."
         )
-    work = np.empty((problem.module.WORK_ROWS, problem.n_states))
+    work = np.empty((problem.module.WORK_ROWS, problem.n_states), dtype=real)
     threads = threads_for(problem, n_threads)
     args = (dt, n_steps, stride, problem.module.METHODS[method],
             0 if noise is None else int(seed) % 2**64, noise is not None)

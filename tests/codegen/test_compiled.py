@@ -271,3 +271,37 @@ def test_dense_couplings_run_as_dense_products_and_match_numpy():
                    outputs=["pc/RPO_e_pc/v", "pc/RPO_i/v"])
     assert_agree(sr.simulate(dense, 0.1, backend="cython", **options),
                  sr.simulate(dense, 0.1, backend="numpy", **options))
+
+
+@pytest.mark.parametrize("delayed", [False, True])
+def test_float32_storage_follows_the_float64_run(delayed):
+    n = 60
+    rng = np.random.default_rng(2)
+    W = np.where(rng.uniform(size=(n, n)) < 0.5, rng.uniform(size=(n, n)), 0.0)   # dense path
+    np.fill_diagonal(W, 0.0)
+    W /= W.sum(axis=1, keepdims=True)
+    D = np.where(W > 0, rng.uniform(1e-3, 5e-3, size=(n, n)), 0.0) if delayed else None
+    system = sr.build(sr.network("jansen_rit.JRC", n, couplings=[
+        sr.Coupling("pc/PRO/m_out", "pc/RPO_e_pc/m_in", W, delays=D)]))
+    options = dict(dt=1e-4, method="heun", backend="cython", sampling=1e-3,
+                   inputs={"u": 220.0 + 22.0 * rng.standard_normal((1000, n))},
+                   y0=np.zeros(system.n_states), outputs=["pc/RPO_e_pc/v", "pc/RPO_i/v"],
+                   noise={"pc/RPO_e_pc/v": 1e-5}, seed=5)
+    double = sr.simulate(system, 0.1, **options)
+    single = sr.simulate(system, 0.1, precision="float32", **options)
+    for path in double.paths:
+        assert single[path].dtype == np.float32
+        ref = double[path]
+        np.testing.assert_allclose(single[path], ref, rtol=0, atol=2e-5 * np.max(np.abs(ref)))
+    assert np.max(np.abs(single["pc/RPO_e_pc/v"] - double["pc/RPO_e_pc/v"])) > 0   # it is float32
+
+
+def test_float32_needs_the_compiled_engine_and_a_known_precision():
+    with pytest.raises(SymratesError, match=r"precision='float32' runs in the compiled engine; "
+                                            r"the numpy reference simulator of 'li' is float64"):
+        sr.simulate(LEAKY, 1.0, dt=0.01, backend="numpy", precision="float32")
+    with pytest.raises(SymratesError, match=r"precision must be 'float64' or 'float32' for "
+                                            r"simulating 'li', got 'half'"):
+        sr.simulate(LEAKY, 1.0, dt=0.01, precision="half")
+    with pytest.raises(SymratesError, match=r"backend='cython' cannot run 'li'.*adaptive method"):
+        sr.simulate(LEAKY, 1.0, dt=0.01, method="rk45", precision="float32")

@@ -199,7 +199,8 @@ def test_fewer_openmp_threads_than_asked_for_runs_serially(parallel, tmp_path):
     np.testing.assert_array_equal(np.load(out), ref["pc/RPO_e_pc/v"])
 
 
-def test_dense_network_is_bit_identical_for_1_and_2_threads():
+@pytest.mark.parametrize("precision", ["float64", "float32"])
+def test_dense_network_is_bit_identical_for_1_and_2_threads(precision):
     n = 400
     rng = np.random.default_rng(9)
     W = rng.uniform(size=(n, n))
@@ -213,6 +214,6 @@ def test_dense_network_is_bit_identical_for_1_and_2_threads():
         pytest.skip("kernels are built without OpenMP here")
     options = dict(dt=1e-4, method="heun", backend="cython", sampling=1e-3,
                    inputs={"u": 220.0 + 22.0 * rng.standard_normal((300, n))},
-                   y0=np.zeros(system.n_states), outputs=["pc/RPO_e_pc/v"])
+                   y0=np.zeros(system.n_states), outputs=["pc/RPO_e_pc/v"], precision=precision)
     one, two = (sr.simulate(system, 0.03, n_threads=nt, **options) for nt in (1, 2))
     np.testing.assert_array_equal(one["pc/RPO_e_pc/v"], two["pc/RPO_e_pc/v"])
