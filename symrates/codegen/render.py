@@ -40,8 +40,34 @@ __all__ = ["render", "TEMPLATE", "PRECISIONS"]
 TEMPLATE = "kernel.pyx.j2"
 
 
+class _TemplateCache(jinja2.FileSystemBytecodeCache):
+    """Compiled templates kept beside the kernels: compiling kernel.pyx.j2 costs ~40 ms of
+    every process start. A cache that cannot be read or written only costs that time."""
+
+    def load_bytecode(self, bucket) -> None:
+        try:
+            super().load_bytecode(bucket)
+        except (OSError, ValueError, EOFError):
+            bucket.reset()
+
+    def dump_bytecode(self, bucket) -> None:
+        try:
+            super().dump_bytecode(bucket)
+        except OSError:
+            pass
+
+
 @functools.cache
 def _environment() -> jinja2.Environment:
+    from ..config import Config
+
+    cache = None
+    try:
+        directory = Config.default().cache_dir / "templates"
+        directory.mkdir(parents=True, exist_ok=True)
+        cache = _TemplateCache(str(directory))
+    except (OSError, ValueError):
+        pass
     return jinja2.Environment(
         loader=jinja2.PackageLoader("symrates.codegen", "templates"),
         undefined=jinja2.StrictUndefined,
@@ -49,6 +75,7 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
         autoescape=False,
+        bytecode_cache=cache,
     )
 
 
