@@ -61,18 +61,19 @@ def _b1(n, steps, seed=42, density=0.1):
     return C, u
 
 
-def test_b1_network_matches_the_numpy_peer_reference():
+@pytest.mark.parametrize(("n", "t_end"), [(10, 1.0), (1000, 0.05)])
+def test_b1_network_matches_the_numpy_peer_reference(n, t_end):
     script = PEERS / "numpy_jrc_reference.py"
     assert script.exists(), f"the peer reference {script} is needed (shared/ beside the checkout)"
-    out = subprocess.run([sys.executable, str(script), "-n", "10", "-T", "1.0"],
+    out = subprocess.run([sys.executable, str(script), "-n", str(n), "-T", str(t_end)],
                          capture_output=True, text=True, check=True).stdout
     ref = json.loads(out.strip().splitlines()[-1])
     ref = ref.get("checksum", ref)
-    n, steps = 10, 10_000
+    steps = int(round(t_end / 1e-4))
     W, u = _b1(n, steps)
     net = sr.network("jansen_rit.JRC", n, couplings=[sr.Coupling(SRC, TGT, sp.csr_matrix(W))])
-    res = sr.simulate(net, 1.0, dt=1e-4, method="euler", inputs={"u": u}, sampling=1e-3,
-                      outputs=["pc/RPO_e_pc/v", "pc/RPO_i/v"], y0=np.zeros(80))
+    res = sr.simulate(net, t_end, dt=1e-4, method="euler", inputs={"u": u}, sampling=1e-3,
+                      outputs=["pc/RPO_e_pc/v", "pc/RPO_i/v"], y0=np.zeros(8 * n))
     v = (res["pc/RPO_e_pc/v"] + res["pc/RPO_i/v"])[:-1]     # the peer records before each step
     w = v[int(round(0.9 * len(v))):]
     got = {"mean": w.mean(), "std": w.std(), "min": w.min(), "max": w.max(),
