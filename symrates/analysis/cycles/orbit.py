@@ -11,7 +11,7 @@ import numpy as np
 from ...errors import ConvergenceError, ModelDefinitionError
 from ...ir.build import build
 from ...ir.system import SymbolicSystem
-from ...runtime.result import SimulationResult
+from ...runtime.result import PathDict, SimulationResult
 from .._states import flat_state_names, short_name, state_dict
 from ..derivatives import ParametricSystem
 from .collocation import Collocation, VectorField
@@ -50,7 +50,8 @@ class PeriodicOrbit:
     stable : bool
         All non-trivial multipliers lie inside the unit circle.
     minimum, maximum, mean : dict
-        ``{path: value}`` per state over one period (the mean is the time average).
+        ``{path: value}`` per state over one period (the mean is the time average); looked up
+        by any unambiguous suffix of the path.
     params : dict
         ``{path: value}`` of all parameters.
 
@@ -79,9 +80,9 @@ class PeriodicOrbit:
         self.log_multipliers = np.asarray(data["log_multipliers"])
         self.trivial = int(data["trivial"])
         self.stable = bool(data["stable"])
-        self.minimum = state_dict(system, data["minimum"])
-        self.maximum = state_dict(system, data["maximum"])
-        self.mean = state_dict(system, data["mean"])
+        self.minimum = PathDict(state_dict(system, data["minimum"]))
+        self.maximum = PathDict(state_dict(system, data["maximum"]))
+        self.mean = PathDict(state_dict(system, data["mean"]))
         self.params = ps.parameter_dict(self._p)
 
     @property
@@ -346,7 +347,7 @@ def _simulate_period(system, ps, p, y0, params, t_transient, where, ntst, ncol) 
                 "does not repeat (no periodic orbit within the simulated time)")
         raise ConvergenceError(
             f"No periodic orbit of {system.name!r}{where} found: the simulation from "
-            f"{state_dict_text(system, y0)} {what} (relative swing {rel:.2g} at the end, "
+            f"{_state_text(system, y0)} {what} (relative swing {rel:.2g} at the end, "
             f"state {shown}). Choose parameters where the model oscillates, start elsewhere "
             f"with guess={{path: value}}, or give a longer t_transient."
         )
@@ -360,7 +361,7 @@ def _simulate_period(system, ps, p, y0, params, t_transient, where, ntst, ncol) 
     return _initial(tt, Ys, T, ps.n, ntst, ncol)
 
 
-def state_dict_text(system: SymbolicSystem, y: np.ndarray) -> str:
+def _state_text(system: SymbolicSystem, y: np.ndarray) -> str:
     shown = ", ".join(f"{short_name(system, k)} = {v:.4g}"
                       for k, v in list(zip(flat_state_names(system), y))[:6])
     return f"({shown}{', ...' if len(y) > 6 else ''})"
@@ -380,6 +381,3 @@ def _initial(t: np.ndarray, Y: np.ndarray, T: float, n: int, ntst: int, ncol: in
     x[-1] = x[0]
     return Solution(col, x, float(T))
 
-
-__all__ += ["state_dict_text"]
-_ = state_dict  # re-exported helpers used by the continuation
