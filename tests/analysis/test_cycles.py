@@ -103,7 +103,7 @@ def test_ott_antonsen_branch_from_the_hopf_point_has_the_closed_form_period():
 
 
 # -- FitzHugh-Nagumo (§5) -----------------------------------------------------------------------
-def fhn(t, y, I=0.5, a=0.7, b=0.8, eps=0.08):
+def fhn(t, y, I=0.5, a=0.7, b=0.8, eps=0.08):  # noqa: E741
     v, w = y
     return [v - v**3 / 3 - w + I, eps * (v + a - b * w)]
 
@@ -172,7 +172,8 @@ def test_jr6_spike_cycles_fold_near_the_published_value(jr6_equilibria):
     lp = max(jr6_equilibria.special("LP"), key=lambda sp: sp.parameter)        # p = 113.59
     assert spikes.period[-1] == pytest.approx(0.5) and lp.parameter < spikes.parameter[-1] < 118
     after = slice(lpc.index, None)       # beyond the fold: p falls towards it, the period grows
-    assert np.all(np.diff(spikes.parameter[after]) < 0) and np.all(np.diff(spikes.period[after]) > 0)
+    assert np.all(np.diff(spikes.parameter[after]) < 0)
+    assert np.all(np.diff(spikes.period[after]) > 0)
 
 
 def test_jr6_alpha_cycles_join_the_two_supercritical_hopf_points(jr6_equilibria):
@@ -204,8 +205,9 @@ def test_cycle_branch_plots_envelopes_on_the_equilibrium_axes():
 
 # -- errors ---------------------------------------------------------------------------------------
 def test_periodic_orbit_reports_an_equilibrium():
-    with pytest.raises(ConvergenceError, match=r"No periodic orbit of 'FHN' at I = 0 found: .* settles "
-                                               r"to an equilibrium"):
+    with pytest.raises(ConvergenceError,
+                       match=r"No periodic orbit of 'FHN' at I = 0 found: .* settles to an "
+                             r"equilibrium"):
         sr.periodic_orbit("fitzhugh_nagumo.FHN", params={"I": 0.0})
 
 

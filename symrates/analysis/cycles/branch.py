@@ -45,12 +45,19 @@ class CycleBranch(Branch):
 
     Examples
     --------
+    The synchronised state of the Ott-Antonsen model, born at ``K_c = 2 Delta = 1``, is a
+    cycle of radius ``sqrt(1 - 1/K)`` and period ``2 pi / omega0``:
+
     >>> import symrates as sr
-    >>> eq = sr.continuation("fitzhugh_nagumo.FHN", "I", bounds=(0.0, 2.0))
-    >>> cycles = sr.continuation("fitzhugh_nagumo.FHN", "I", start=eq.special("HB")[0],
-    ...                          bounds=(0.0, 2.0))
-    >>> cycles.kind, [sp.kind for sp in cycles.special_points]
-    ('LC', ['LPC', 'LPC'])
+    >>> eq = sr.continuation("kuramoto.OttAntonsen", "K", bounds=(0.1, 4.0),
+    ...                      start={"x": 0.0, "y": 0.0}, params={"K": 0.5})
+    >>> cycles = sr.continuation("kuramoto.OttAntonsen", "K", start=eq.special("HB")[0],
+    ...                          bounds=(0.1, 4.0))
+    >>> cycles.kind, cycles.stop_reasons, bool(cycles.stable.all())
+    ('LC', {'forward': 'bound reached'}, True)
+    >>> [round(float(v), 9) for v in (cycles.parameter[-1], cycles.period[-1],
+    ...                                cycles.maximum[-1, 0])]
+    [4.0, 6.283185307, 0.866025404]
     """
 
     def __init__(self, *, minimum: np.ndarray, maximum: np.ndarray, period: np.ndarray,
@@ -192,11 +199,14 @@ class CycleBranch(Branch):
         >>> import matplotlib
         >>> matplotlib.use("Agg")
         >>> import symrates as sr
-        >>> eq = sr.continuation("fitzhugh_nagumo.FHN", "I", bounds=(0.0, 2.0))
-        >>> ax = eq.plot(y="v")
-        >>> cycles = sr.continuation("fitzhugh_nagumo.FHN", "I", start=eq.special("HB")[0],
-        ...                          bounds=(0.0, 2.0))
-        >>> ax = cycles.plot(y="v", ax=ax)
+        >>> eq = sr.continuation("kuramoto.OttAntonsen", "K", bounds=(0.1, 4.0),
+        ...                      start={"x": 0.0, "y": 0.0}, params={"K": 0.5})
+        >>> ax = eq.plot(y="x")
+        >>> cycles = sr.continuation("kuramoto.OttAntonsen", "K", start=eq.special("HB")[0],
+        ...                          bounds=(0.1, 4.0))
+        >>> ax = cycles.plot(y="x", ax=ax)
+        >>> len(ax.lines)    # equilibria: stable, unstable, the HB marker; cycles: max, min
+        5
         """
         from ...plotting import axes
 

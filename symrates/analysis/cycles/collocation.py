@@ -247,7 +247,8 @@ class Collocation:
         return J.tocsr()
 
     def collocation_blocks(self, A: np.ndarray, T: float) -> np.ndarray:
-        """``d(collocation_jc) / d x_jk`` ``(ntst, m, m+1, n, n)`` from ``A`` ``(ntst, m, n, n)``."""
+        """``d(collocation_jc) / d x_jk``, ``(ntst, m, m+1, n, n)``, from the Jacobians ``A``
+        ``(ntst, m, n, n)`` at the Gauss points."""
         n = self.n
         eye = np.eye(n)
         h = self.h

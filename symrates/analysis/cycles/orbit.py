@@ -60,7 +60,7 @@ class PeriodicOrbit:
     >>> import symrates as sr
     >>> orbit = sr.periodic_orbit("fitzhugh_nagumo.FHN", params={"I": 0.5})
     >>> round(orbit.period, 4), orbit.stable
-    (36.4455, True)
+    (39.4744, True)
     >>> orbit["v"].shape == orbit.t.shape
     True
     """
@@ -184,7 +184,7 @@ def periodic_orbit(model: Any, *, params: Mapping[str, float] | None = None,
     >>> import symrates as sr
     >>> orbit = sr.periodic_orbit("jansen_rit.JR6", params={"p": 220.0})
     >>> round(1 / orbit.period, 2), orbit.stable
-    (10.87, True)
+    (10.94, True)
     """
     system = build(model)
     ps = ParametricSystem.of(system)
