@@ -187,6 +187,55 @@ def test_jr6_alpha_cycles_join_the_two_supercritical_hopf_points(jr6_equilibria)
     assert alpha.period[0] == pytest.approx(1 / hb1.frequency, rel=1e-12)
 
 
+# -- period doubling and Neimark-Sacker -----------------------------------------------------------
+ROSSLER = sr.OperatorTemplate("rossler", [
+    "x' = -y - z", "y' = x + a*y", "z' = b + z*(x - c)",
+], {"x": "output(1.0)", "y": "variable(0.0)", "z": "variable(0.0)", "a": 0.2, "b": 0.2,
+    "c": 2.5})
+
+
+def test_rossler_period_doubling_and_switching_onto_the_doubled_branch():
+    orbit = sr.periodic_orbit(ROSSLER)
+    single = sr.continuation(ROSSLER, "c", start=orbit, bounds=(2.0, 3.5), direction="forward")
+    (pd,) = single.special("PD")
+    assert 2.83 < pd.parameter < 2.835                  # the first doubling of the cascade
+    assert np.min(np.abs(pd.eigenvalues + 1)) < 1e-6
+    assert single.stable[:pd.index].all() and not single.stable[pd.index + 1:].any()
+    double = sr.continuation(ROSSLER, "c", start=pd, bounds=(2.0, 4.0))
+    # starts at the PD point with the orbit run twice, then the doubled orbits separate
+    assert double.parameter[0] == pd.parameter
+    assert double.period[0] == pytest.approx(2 * pd.period, rel=1e-12)
+    assert double.period[1] == pytest.approx(2 * pd.period, rel=1e-3)
+    k = int(np.argmin(np.abs(double.parameter - 3.2)))
+    j = int(np.argmin(np.abs(single.parameter - double.parameter[k])))
+    assert abs(double.maximum[k, 0] - single.maximum[j, 0]) > 0.05      # a different orbit
+    assert double.stable[1:k].all()                     # supercritical: the doubled one stable
+    (pd2,) = double.special("PD")                       # and it doubles again
+    assert 3.8 < pd2.parameter < 3.9
+
+
+#: A stable limit cycle in (x, y) and a transverse oscillator (u, v) damped at rate -nu:
+#: multipliers 1, exp((nu +- i w2) 2 pi), exp(-4 pi); a torus is born at nu = 0.
+TORUS = sr.OperatorTemplate("torus", [
+    "x' = x*(1 - x^2 - y^2) - y", "y' = y*(1 - x^2 - y^2) + x",
+    "u' = nu*u - w2*v - u*(u^2 + v^2)", "v' = w2*u + nu*v - v*(u^2 + v^2)",
+], {"x": "output(1.0)", "y": "variable(0.0)", "u": "variable(0.0)", "v": "variable(0.0)",
+    "nu": -0.2, "w2": 0.7})
+
+
+def test_neimark_sacker_point_of_a_cycle_with_a_transverse_oscillator():
+    orbit = sr.periodic_orbit(TORUS, guess={"u": 0.0, "v": 0.0})
+    branch = sr.continuation(TORUS, "nu", start=orbit, bounds=(-0.5, 0.5))
+    (ns,) = branch.special_points
+    assert ns.kind == "NS" and ns.parameter == pytest.approx(0.0, abs=1e-8)
+    mu = ns.normal_form["multiplier"]
+    assert mu == pytest.approx(np.exp(-2j * np.pi * 0.7), abs=1e-8)     # the upper one
+    assert ns.normal_form["angle"] == pytest.approx(2 * np.pi * (1 - 0.7), abs=1e-8)
+    regular = np.arange(len(branch)) != ns.index           # |mu| = 1 at the NS point itself
+    np.testing.assert_array_equal(branch.stable[regular], branch.parameter[regular] < 0)
+    assert not branch.special("PD") and not branch.special("LPC")
+
+
 # -- plotting -------------------------------------------------------------------------------------
 def test_cycle_branch_plots_envelopes_on_the_equilibrium_axes():
     import matplotlib

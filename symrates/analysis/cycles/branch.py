@@ -41,7 +41,8 @@ class CycleBranch(Branch):
         with its ``period`` and ``orbit``.
 
     A branch started at a Hopf point begins with that point itself (amplitude zero, period
-    ``2 pi / omega``). ``branch.orbit(i)`` returns the :class:`PeriodicOrbit` of point ``i``.
+    ``2 pi / omega``); one switched onto the period-doubled orbits at a ``PD`` point begins with
+    the orbit of the PD point run twice. ``branch.orbit(i)`` returns the :class:`PeriodicOrbit` of point ``i``.
 
     Examples
     --------
@@ -86,6 +87,18 @@ class CycleBranch(Branch):
                              "maximum": y, "period": head["period"], "multipliers": mu,
                              "log": np.log(np.abs(mu)), "stable": None})
                 sols.append(None)
+            elif head["kind"] == "PD":      # the PD point: the orbit run twice
+                from .solve import analyse
+
+                sol = head["solution"]
+                p0 = curve.params(points[0].X)
+                p0[list(curve.slots)] = head["parameter"]
+                d = analyse(curve.field, sol, p0)
+                rows.append({"parameter": head["parameter"], "mean": d["mean"],
+                             "minimum": d["minimum"], "maximum": d["maximum"],
+                             "period": float(sol.T), "multipliers": d["multipliers"],
+                             "log": d["log_multipliers"], "stable": d["stable"]})
+                sols.append((sol, p0))
         for pt in points:
             sol = curve.solution(pt.X, pt.data["mesh"])
             d = pt.data
