@@ -42,7 +42,8 @@ class CycleBranch(Branch):
 
     A branch started at a Hopf point begins with that point itself (amplitude zero, period
     ``2 pi / omega``); one switched onto the period-doubled orbits at a ``PD`` point begins with
-    the orbit of the PD point run twice. ``branch.orbit(i)`` returns the :class:`PeriodicOrbit` of point ``i``.
+    the orbit of the PD point run twice. ``branch.orbit(i)`` returns the
+    :class:`PeriodicOrbit` of point ``i``.
 
     Examples
     --------
