@@ -12,10 +12,19 @@ import numpy as np
 from ...errors import ModelDefinitionError
 from .._states import flat_state_names, short_name, state_dict
 from ..continuation.branch import SpecialPoint
-from ..continuation.engine import ContinuationError, Options, Point, correct, run, tangent
+from ..continuation.engine import (
+    ContinuationError,
+    Options,
+    Point,
+    _det,
+    _scaled_jacobian,
+    correct,
+    run,
+    tangent,
+)
 from ..normal_forms import hopf_vectors
 from .branch import CycleBranch
-from .collocation import Collocation
+from .collocation import Collocation, VectorField
 from .curve import CycleCurve
 from .floquet import transfer_matrices
 from .orbit import NCOL, NTST, PeriodicOrbit
@@ -156,7 +165,8 @@ def _from_hopf(system, ps, path, slots, base, sp, span, opts, ntst, ncol, make_c
     l1 = sp.lyapunov if sp.lyapunov is not None and np.isfinite(sp.lyapunov) else 0.0
     # normal form z' = (alpha + i omega) z + omega l1 |z|^2 z: cycles at
     # alpha_p (lam - lam_h) = -omega l1 |z|^2, with x = y + 2 Re(z q e^{i omega t})
-    size = max(float(np.max(np.abs(y))), 1.0)
+    size = float(np.max(np.abs(y)))
+    size = size if size > 1e-8 else 1.0        # an equilibrium at the origin: unit scale
     r = 5e-3 * size
     if l1 != 0 and alpha_p != 0:
         r = min(r, math.sqrt(1e-3 * span * abs(alpha_p) / (omega * abs(l1))))
@@ -205,7 +215,7 @@ def _from_orbit(system, ps, path, slots, base, orbit: PeriodicOrbit, opts, make_
             f"bounds that contain it."
         )
     if not np.array_equal(base, orbit._p):       # params= moved the orbit: correct it there
-        sol = correct_orbit(ps_field(ps), sol, base)
+        sol = correct_orbit(VectorField.of(ps), sol, base)
         if sol is None:
             raise ContinuationError(
                 f"The start orbit of {system.name!r} could not be corrected at the parameters "
@@ -216,16 +226,8 @@ def _from_orbit(system, ps, path, slots, base, orbit: PeriodicOrbit, opts, make_
     V = tangent(curve, X)
     if V[-1] < 0:
         V = -V
-    from ..continuation.engine import _det, _scaled_jacobian
-
     point = Point(X=X, V=V, det=_det(_scaled_jacobian(curve, X), V))
     return curve, point
-
-
-def ps_field(ps):
-    from .collocation import VectorField
-
-    return VectorField.of(ps)
 
 
 def _from_pd(system, ps, path, slots, sp, opts, make_curve):
@@ -238,7 +240,7 @@ def _from_pd(system, ps, path, slots, sp, opts, make_curve):
     p = orbit._p.copy()
     lam = float(p[slots[0]])
     col = sol.col
-    v = _antiperiodic_eigenfunction(col, ps_field(ps), sol, p)
+    v = _antiperiodic_eigenfunction(col, VectorField.of(ps), sol, p)
     # doubled mesh and orbit over [0, 2T]: tau -> tau / 2
     mesh2 = np.concatenate([0.5 * col.mesh[:-1], 0.5 + 0.5 * col.mesh])
     col2 = Collocation(col.n, 2 * col.ntst, col.m, mesh2)

@@ -195,7 +195,7 @@ def periodic_orbit(model: Any, *, params: Mapping[str, float] | None = None,
             f"ntst = {ntst} and ncol = {ncol}: the collocation needs at least 4 mesh intervals "
             f"of degree at least 2 (defaults {NTST_ORBIT} and {NCOL})."
         )
-    where = _where(system, ps, p, params)
+    where = _where(params)
     if isinstance(guess, SimulationResult):
         t, Y = _result_states(system, guess)
         found = _one_period(t, Y)
@@ -223,7 +223,7 @@ def periodic_orbit(model: Any, *, params: Mapping[str, float] | None = None,
     return PeriodicOrbit(system, sol, p)
 
 
-def _where(system, ps, p, params) -> str:
+def _where(params) -> str:
     if not params:
         return ""
     shown = ", ".join(f"{k} = {v:g}" for k, v in params.items()
