@@ -126,6 +126,22 @@ def test_fhn_relaxation_cycle_period_and_multipliers():
     assert "multipliers 1 (trivial)" in repr(orbit) and "stable" in repr(orbit)
 
 
+def test_fhn_cycles_from_hopf_to_hopf_and_the_canard_warning():
+    eq = sr.continuation("fitzhugh_nagumo.FHN", "I", bounds=(0.0, 2.0))
+    hb1, hb2 = eq.special("HB")
+    # the small unstable cycles explode into relaxation cycles within 1e-8 in I (a canard):
+    # the default mesh does not resolve the orbits there, and says so
+    with pytest.warns(sr.SymratesWarning, match=r"not resolved by the mesh: no Floquet "
+                                                r"multiplier is within 1e-2 of the trivial 1"):
+        cycles = sr.continuation("fitzhugh_nagumo.FHN", "I", start=hb1, bounds=(0.0, 2.0))
+    assert cycles.stop_reasons["forward"].startswith("END point reached")
+    assert cycles.parameter[-1] == pytest.approx(hb2.parameter, abs=1e-4)
+    # the relaxation cycle at I = 0.5 on the branch is the one periodic_orbit finds
+    k = np.flatnonzero(cycles.stable & (np.abs(cycles.parameter - 0.5) < 0.05))[0]
+    orbit = sr.periodic_orbit("fitzhugh_nagumo.FHN", params={"I": cycles.parameter[k]})
+    assert cycles.period[k] == pytest.approx(orbit.period, rel=1e-6)
+
+
 # -- Jansen-Rit (§1a) ---------------------------------------------------------------------------
 def jr6(t, y, p=220.0):
     A, B, a, b, C, e0, v0, r = 3.25, 22.0, 100.0, 50.0, 135.0, 2.5, 6.0, 0.56

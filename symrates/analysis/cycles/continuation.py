@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from typing import Any
 
 import numpy as np
 
-from ...errors import ModelDefinitionError
+from ...errors import ModelDefinitionError, SymratesWarning
 from .._states import flat_state_names, short_name, state_dict
 from ..continuation.branch import SpecialPoint
 from ..continuation.engine import (
@@ -120,6 +121,7 @@ def continue_cycles(system, ps, path: str, slots: tuple[int, ...], base: np.ndar
     points, stops, failure = run(curve, point, opts, directions=directions,
                                  describe=lambda pt: describe(pt.X))
     branch = CycleBranch.build(system, ps, curve, path, points, stops, head)
+    _warn_unresolved(branch, title, ntst)
     for sp in branch.special_points:
         log.info("%s: %s", title, sp.description)
     if failure is not None:
@@ -133,6 +135,24 @@ def continue_cycles(system, ps, path: str, slots: tuple[int, ...], base: np.ndar
             state=state_dict(system, failure["point"].X[:n]),
         )
     return branch
+
+
+def _warn_unresolved(branch: CycleBranch, title: str, ntst: int) -> None:
+    """Warn where the mesh does not resolve the orbits: no multiplier near the trivial 1."""
+    mu = branch.eigenvalues
+    off = np.nanmin(np.abs(mu - 1.0), axis=1)
+    bad = np.flatnonzero(off > 1e-2)
+    if bad.size:
+        lo, hi = branch.parameter[bad].min(), branch.parameter[bad].max()
+        warnings.warn(
+            f"{bad.size} of the {len(branch)} orbits of the continuation of {title} "
+            f"({branch.system.index.short(branch.parameters[0])} in [{lo:.10g}, {hi:.10g}]) "
+            f"are not resolved by the mesh: no Floquet multiplier is within 1e-2 of the "
+            f"trivial 1 (worst off by {off[bad].max():.3g}). Their multipliers, stability and "
+            f"special points are unreliable (typical of a canard explosion); a larger ntst "
+            f"(now {ntst}) may resolve them.",
+            SymratesWarning, stacklevel=4,
+        )
 
 
 # -- start points -----------------------------------------------------------------------------
