@@ -62,6 +62,8 @@ __all__ = [
     "SweepResult",
     "ScanError",
     "FixedPoint",
+    "periodic_orbit",
+    "PeriodicOrbit",
     "SymratesError",
     "SymratesWarning",
     "ModelDefinitionError",
@@ -78,6 +80,7 @@ _LAZY = {
     "continuation": "analysis.continuation", "Branch": "analysis.continuation",
     "SpecialPoint": "analysis.continuation", "ContinuationError": "analysis.continuation",
     "fixed_points": "analysis.fixed_points", "FixedPoint": "analysis.fixed_points",
+    "periodic_orbit": "analysis.cycles", "PeriodicOrbit": "analysis.cycles",
     "scan": "analysis.scans", "sweep": "analysis.scans", "ScanResult": "analysis.scans",
     "SweepResult": "analysis.scans", "ScanError": "analysis.scans",
 }

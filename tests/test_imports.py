@@ -16,7 +16,7 @@ def test_import_does_not_load_the_analysis_stack():
 
 def test_lazy_names_resolve_and_are_listed():
     for name in ("continuation", "Branch", "SpecialPoint", "fixed_points", "scan", "sweep",
-                 "ScanResult"):
+                 "ScanResult", "periodic_orbit", "PeriodicOrbit"):
         assert name in sr.__all__ and name in dir(sr)
         assert getattr(sr, name).__name__ == name
     try:

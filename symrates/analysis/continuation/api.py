@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import ModelDefinitionError, SymratesError
+from ...errors import ModelDefinitionError
 from ...ir.build import build
 from ...ir.system import SymbolicSystem
 from .._states import flat_state_names, short_name, state_dict
@@ -42,14 +42,23 @@ def continuation(
     max_angle: float = 10.0,
     tol: float = 1e-10,
     direction: str = "both",
+    ntst: int | None = None,
+    ncol: int | None = None,
+    max_period: float | None = None,
 ) -> Branch:
-    """Continue equilibria in one parameter, or a fold or Hopf point in two.
+    """Continue equilibria or periodic orbits in one parameter, or a fold or Hopf point in two.
 
     Pseudo-arclength (Moore–Penrose) continuation with exact derivatives of the symbolic model;
     folds (``LP``), Hopf points (``HB``) and branch points (``BP``) are detected and located on
     curves of equilibria; cusps (``CP``), Bogdanov–Takens (``BT``), Bautin (``GH``) and zero-Hopf
     (``ZH``) points on fold and Hopf curves. Each Hopf point carries its frequency and first
     Lyapunov coefficient, each fold its normal-form coefficient ``a``.
+
+    Started from a Hopf point (``HB``), a :class:`~symrates.PeriodicOrbit` or a period-doubling
+    point (``PD``), it continues periodic orbits by orthogonal collocation (see
+    ``docs/limit_cycles.md``) and returns a branch of kind ``"LC"`` with ``period``, envelopes
+    and Floquet multipliers; folds of cycles (``LPC``), period doublings (``PD``) and
+    Neimark–Sacker points (``NS``) are located on it.
 
     Parameters
     ----------
@@ -64,6 +73,10 @@ def continuation(
         state; if it does not converge, the first stable (else the first) of the equilibria
         :func:`~symrates.fixed_points` finds with short simulations.
         Two parameters: an ``LP`` or ``HB`` :class:`SpecialPoint`.
+        Periodic orbits (one parameter): an ``HB`` :class:`SpecialPoint` (the orbits born
+        there, started from the normal form's amplitude and critical eigenvector, continued
+        away from the Hopf point), a :class:`~symrates.PeriodicOrbit`, or a ``PD`` point of a
+        branch of orbits (switches onto the period-doubled orbits).
     bounds : (low, high) or ((low1, high1), (low2, high2))
         The range of the (first) parameter; the curve ends where it leaves it. On two-parameter
         curves a second pair bounds the second parameter.
@@ -72,9 +85,10 @@ def continuation(
         continued one).
     ds, ds_min, ds_max : float, optional
         Initial, smallest and largest step, in scaled units (the parameter is scaled by the width
-        of ``bounds``, the states by their magnitude): defaults 0.01, 1e-9, 0.02.
+        of ``bounds``, the states by their magnitude): defaults 0.01, 1e-9, 0.02 (periodic
+        orbits: 0.01, 1e-9, 0.1).
     max_steps : int, optional
-        Largest number of steps in each direction (default 2000).
+        Largest number of steps in each direction (default 2000; periodic orbits 500).
     max_angle : float
         Largest angle in degrees between consecutive tangents; a step that turns further is
         retried with half the step, so sharp folds are followed rather than jumped.
@@ -82,6 +96,13 @@ def continuation(
         Newton tolerance of the corrector, in scaled units.
     direction : {"both", "forward", "backward"}
         "forward" increases the (first) parameter from the start, "backward" decreases it.
+        (Orbits started at a Hopf or PD point always go away from it.)
+    ntst, ncol : int, optional
+        Periodic orbits: mesh intervals and polynomial degree of the collocation (default 40
+        and 4).
+    max_period : float, optional
+        Periodic orbits: the branch ends where the period exceeds this (an orbit approaching
+        a homoclinic orbit or a saddle-node on the cycle); default 1000 times the start period.
 
     Returns
     -------
@@ -150,6 +171,13 @@ def continuation(
                 f"Choose bounds that contain it, or start elsewhere with "
                 f"params={{{path!r}: value}}."
             )
+    if len(paths) == 1 and _is_cycle_start(start):
+        from ..cycles.continuation import continue_cycles
+
+        return continue_cycles(
+            system, ps, full[0], slots[0], base, start, lims[0], ds=ds, ds_min=ds_min,
+            ds_max=ds_max, max_steps=max_steps, max_angle=max_angle, tol=tol,
+            direction=direction, ntst=ntst, ncol=ncol, max_period=max_period)
     if len(paths) == 1:
         return _equilibria(system, ps, full[0], slots[0], base, start, params, lims[0], opts,
                            direction)
@@ -157,6 +185,13 @@ def continuation(
 
 
 # -- arguments --------------------------------------------------------------------------------
+def _is_cycle_start(start: Any) -> bool:
+    from ..cycles.orbit import PeriodicOrbit
+
+    return isinstance(start, PeriodicOrbit) or (
+        isinstance(start, SpecialPoint) and start.kind in ("HB", "PD", "LPC", "NS"))
+
+
 def _parameters(parameter: Any) -> tuple[str, ...]:
     if isinstance(parameter, str):
         return (parameter,)
@@ -203,6 +238,13 @@ def _base_parameters(ps: ParametricSystem, system: SymbolicSystem, start: Any,
         base = start._p.copy()
     elif isinstance(start, FixedPoint) and start.params:
         base = ps.parameter_vector({k: v for k, v in start.params.items()})
+    elif _is_cycle_start(start):
+        if start.system.name != system.name or len(start._p) != len(base):
+            raise ModelDefinitionError(
+                f"start= is a periodic orbit of {start.model!r}, not of {system.name!r}; "
+                f"continue it on the model it was found on."
+            )
+        base = start._p.copy()
     return ps.parameter_vector(params, base=base)
 
 
@@ -290,13 +332,6 @@ def _state_scale(y: np.ndarray, dy: np.ndarray | None, span: float) -> float:
 
 # -- equilibria in one parameter --------------------------------------------------------------
 def _equilibria(system, ps, path, slots, base, start, params, lims, opts, direction) -> Branch:
-    if isinstance(start, SpecialPoint) and start.kind == "HB":
-        raise SymratesError(
-            f"Continuing periodic orbits from the Hopf point at {path} = {start.parameter:g} is "
-            f"not implemented yet. To continue the equilibria from there, pass "
-            f"start={{path: value}} of its state (sp.state), or the Hopf point in two parameters "
-            f"with parameter=({path!r}, 'other')."
-        )
     y0 = system.initial_state.copy() if start is None else _state(system, ps, start)
     n = ps.n
     lam0 = float(base[slots[0]])

@@ -28,6 +28,9 @@ KIND_NAMES = {
     "BT": "Bogdanov-Takens",
     "GH": "generalised Hopf (Bautin)",
     "ZH": "zero-Hopf",
+    "LPC": "fold of cycles",
+    "PD": "period doubling",
+    "NS": "Neimark-Sacker (torus)",
 }
 
 
@@ -66,6 +69,13 @@ class SpecialPoint:
         Position of the point in the arrays of its branch.
     parameters : tuple of str
         Full paths of the continued parameter(s).
+    period : float or None
+        Points on branches of periodic orbits (``"LPC"``, ``"PD"``, ``"NS"``): the period;
+        ``state`` is then the orbit's point at phase 0 and ``eigenvalues`` its Floquet
+        multipliers.
+    orbit : PeriodicOrbit or None
+        Points on branches of periodic orbits: the orbit (start a continuation from a ``PD``
+        point to switch onto the period-doubled branch).
 
     Examples
     --------
@@ -90,6 +100,8 @@ class SpecialPoint:
     model: str = ""
     parameters: tuple[str, ...] = field(default=(), repr=False)
     _p: np.ndarray | None = field(default=None, repr=False)
+    period: float | None = None
+    orbit: Any = field(default=None, repr=False)
 
     @property
     def description(self) -> str:
@@ -101,6 +113,8 @@ class SpecialPoint:
         else:
             where = f"{self.parameter:.10g}"
         text = f"{self.kind} ({KIND_NAMES.get(self.kind, self.kind)}) at {where}"
+        if self.period is not None:
+            text += f", period {self.period:.8g}"
         if self.frequency is not None:
             text += f", frequency {self.frequency:.6g}"
         if self.lyapunov is not None and np.isfinite(self.lyapunov):

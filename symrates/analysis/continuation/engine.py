@@ -19,6 +19,9 @@ what a located zero of a test function is. The engine supplies:
   variant of regula falsi on the step length, each trial point corrected onto the curve: a
   bracketing method, so it cannot wander off, and superlinear.
 * **Bounds** on components of ``X``: the last point is placed exactly on the bound.
+* **Sparse curves**: a curve whose :meth:`Curve.jacobian` returns a ``scipy.sparse`` matrix (the
+  collocation system of periodic orbits, with about a thousand unknowns) is solved with sparse LU
+  (SuperLU); determinants come from the diagonal of ``U`` and the parities of the permutations.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from scipy import sparse
+from scipy.sparse.linalg import splu
 
 from ...errors import ConvergenceError
 
@@ -129,8 +134,64 @@ class Curve(ABC):
 
 
 # -- linear algebra ---------------------------------------------------------------------------
-def _scaled_jacobian(curve: Curve, X: np.ndarray) -> np.ndarray:
-    return curve.jacobian(X) * curve.scale
+def _scaled_jacobian(curve: Curve, X: np.ndarray):
+    J = curve.jacobian(X)
+    if sparse.issparse(J):
+        return sparse.csr_matrix(J) @ sparse.diags(curve.scale)
+    return J * curve.scale
+
+
+def _bordered(D, V: np.ndarray):
+    """``[D; V^T]``: dense, or sparse (CSC) when ``D`` is sparse."""
+    if sparse.issparse(D):
+        return sparse.vstack([D, sparse.csr_matrix(V[None, :])], format="csc")
+    return np.vstack([D, V])
+
+
+def _splu(M):
+    try:
+        return splu(sparse.csc_matrix(M))
+    except RuntimeError as exc:          # "Factor is exactly singular"
+        raise np.linalg.LinAlgError(str(exc)) from exc
+
+
+def _solve(M, rhs: np.ndarray) -> np.ndarray:
+    """``M^{-1} rhs`` (raises ``LinAlgError`` for a singular ``M``)."""
+    if sparse.issparse(M):
+        return _splu(M).solve(np.asarray(rhs, dtype=float))
+    return np.linalg.solve(M, rhs)
+
+
+def _parity(perm: np.ndarray) -> int:
+    """Sign of a permutation given as an index array (by its cycle decomposition)."""
+    seen = np.zeros(len(perm), dtype=bool)
+    sign = 1
+    for i in range(len(perm)):
+        if seen[i]:
+            continue
+        j, length = i, 0
+        while not seen[j]:
+            seen[j] = True
+            j = perm[j]
+            length += 1
+        if length % 2 == 0:
+            sign = -sign
+    return sign
+
+
+def slogdet(M) -> tuple[float, float]:
+    """Sign and log|det| of a dense or sparse square matrix."""
+    if not sparse.issparse(M):
+        sign, logabs = np.linalg.slogdet(M)
+        return float(sign), float(logabs)
+    try:
+        lu = _splu(M)
+    except np.linalg.LinAlgError:
+        return 0.0, -np.inf
+    d = lu.U.diagonal()
+    sign = float(np.prod(np.sign(d))) * _parity(lu.perm_r) * _parity(lu.perm_c)
+    with np.errstate(divide="ignore"):
+        return sign, float(np.sum(np.log(np.abs(d))))
 
 
 def tangent(curve: Curve, X: np.ndarray, V: np.ndarray | None = None) -> np.ndarray:
@@ -138,11 +199,24 @@ def tangent(curve: Curve, X: np.ndarray, V: np.ndarray | None = None) -> np.ndar
     D = _scaled_jacobian(curve, X)
     if V is not None:
         try:
-            W = np.linalg.solve(np.vstack([D, V]), np.append(np.zeros(D.shape[0]), 1.0))
+            W = _solve(_bordered(D, V), np.append(np.zeros(D.shape[0]), 1.0))
             if np.all(np.isfinite(W)):
                 return W / np.linalg.norm(W)
         except np.linalg.LinAlgError:
             pass
+    if sparse.issparse(D):
+        # no SVD of a large sparse matrix: border with the last unknown (the parameter), and
+        # with a fixed random direction if that is singular (a fold in the parameter)
+        rng = np.random.default_rng(0)
+        for border in (np.eye(D.shape[1])[-1], rng.standard_normal(D.shape[1])):
+            try:
+                W = _solve(_bordered(D, border), np.append(np.zeros(D.shape[0]), 1.0))
+            except np.linalg.LinAlgError:
+                continue
+            if np.all(np.isfinite(W)):
+                W = W / np.linalg.norm(W)
+                return -W if V is not None and W @ V < 0 else W
+        raise np.linalg.LinAlgError("no tangent: the Jacobian is rank deficient")
     _, _, vt = np.linalg.svd(D)
     W = vt[-1]
     if V is not None and W @ V < 0:
@@ -150,9 +224,12 @@ def tangent(curve: Curve, X: np.ndarray, V: np.ndarray | None = None) -> np.ndar
     return W
 
 
-def _det(D: np.ndarray, V: np.ndarray) -> tuple[float, float]:
-    sign, logabs = np.linalg.slogdet(np.vstack([D, V]))
-    return float(sign), float(logabs)
+def _det(D, V: np.ndarray) -> tuple[float, float]:
+    return slogdet(_bordered(D, V))
+
+
+def _finite(D) -> bool:
+    return bool(np.all(np.isfinite(D.data if sparse.issparse(D) else D)))
 
 
 def correct(curve: Curve, X: np.ndarray, V: np.ndarray, opts: Options) -> Point | None:
@@ -164,13 +241,13 @@ def correct(curve: Curve, X: np.ndarray, V: np.ndarray, opts: Options) -> Point 
     with np.errstate(all="ignore"):
         for it in range(1, opts.max_newton + 1):
             G = curve.residual(X)
-            D = curve.jacobian(X) * s
-            if not (np.all(np.isfinite(G)) and np.all(np.isfinite(D))):
+            D = _scaled_jacobian(curve, X)
+            if not (np.all(np.isfinite(G)) and _finite(D)):
                 return None
-            M = np.vstack([D, V])
+            M = _bordered(D, V)
             rhs = np.column_stack([np.append(G, 0.0), np.append(D @ V, 0.0)])
             try:
-                sol = np.linalg.solve(M, rhs)
+                sol = _solve(M, rhs)
             except np.linalg.LinAlgError:
                 return None
             if not np.all(np.isfinite(sol)):
@@ -187,10 +264,13 @@ def correct(curve: Curve, X: np.ndarray, V: np.ndarray, opts: Options) -> Point 
             last = size
         else:
             return None
-        D = curve.jacobian(X) * s
-        if not (np.all(np.isfinite(D)) and np.all(np.isfinite(curve.residual(X)))):
+        D = _scaled_jacobian(curve, X)
+        if not (_finite(D) and np.all(np.isfinite(curve.residual(X)))):
             return None
-        V = tangent(curve, X, V)
+        try:
+            V = tangent(curve, X, V)
+        except np.linalg.LinAlgError:
+            return None
         return Point(X=X, V=V, det=_det(D, V), iterations=it)
 
 
@@ -213,11 +293,17 @@ def correct_fixed(curve: Curve, X: np.ndarray, fixed: int, *, max_iter: int = 50
         for _ in range(max_iter):
             if not np.isfinite(norm):
                 return None, norm
-            D = curve.jacobian(X) * s
-            try:
-                dZ = np.linalg.solve(D[:, free], -G)
-            except np.linalg.LinAlgError:
-                dZ = np.linalg.lstsq(D[:, free], -G, rcond=None)[0]
+            D = _scaled_jacobian(curve, X)
+            if sparse.issparse(D):
+                try:
+                    dZ = _solve(sparse.csc_matrix(D)[:, np.flatnonzero(free)], -G)
+                except np.linalg.LinAlgError:
+                    break
+            else:
+                try:
+                    dZ = np.linalg.solve(D[:, free], -G)
+                except np.linalg.LinAlgError:
+                    dZ = np.linalg.lstsq(D[:, free], -G, rcond=None)[0]
             lam = 1.0
             while lam > 1e-6:
                 Xn = X.copy()
@@ -231,7 +317,9 @@ def correct_fixed(curve: Curve, X: np.ndarray, fixed: int, *, max_iter: int = 50
             X, G, norm = Xn, Gn, nn
             if np.max(np.abs(lam * dZ) / np.maximum(1.0, np.abs(X[free] / s[free]))) <= tol:
                 return X, norm
-    row = np.abs(curve.jacobian(X) * s).max(axis=1)
+    D = _scaled_jacobian(curve, X)
+    row = (abs(D).max(axis=1).toarray().ravel() if sparse.issparse(D)
+           else np.abs(D).max(axis=1))
     scaled = float(np.max(np.abs(G) / np.where(row > 0, row, 1.0)))
     return (X if scaled <= 1e-8 else None), scaled
 
@@ -322,7 +410,7 @@ def _on_edge(curve: Curve, pt: Point, edge: tuple[int, float]) -> Point:
     if X is None:
         return pt
     V = tangent(curve, X, pt.V)
-    out = Point(X=X, V=V, det=_det(curve.jacobian(X) * curve.scale, V))
+    out = Point(X=X, V=V, det=_det(_scaled_jacobian(curve, X), V))
     out.data = curve.analyse(out)
     return out
 
@@ -344,12 +432,10 @@ def march(curve: Curve, start: Point, opts: Options, *, direction: int,
               data=start.data)
     if curve.adapt(a):      # each leg starts from the borders of the start point
         a.V = tangent(curve, a.X, a.V)
-        D = curve.jacobian(a.X) * curve.scale
-        a.det = _det(D, a.V)
+        a.det = _det(_scaled_jacobian(curve, a.X), a.V)
     points = [a]
     h = opts.ds
     steps = 0
-    Z0 = start.X / curve.scale
     while True:
         if steps >= opts.max_steps:
             return Leg(points, f"max_steps = {opts.max_steps} reached")
@@ -379,6 +465,9 @@ def march(curve: Curve, start: Point, opts: Options, *, direction: int,
         for ev in events:
             pt = locate(curve, a, h, ev, opts)
             if pt is None:
+                if ev.kind in curve.terminal:     # the curve ends within the step: stop at a
+                    return Leg(points, f"{ev.kind} point reached: {curve.terminal[ev.kind]} "
+                                       f"(between {describe(a)} and {describe(b)})")
                 # a tentative event (e.g. a pair that became real within the step) may be none
                 level = logging.DEBUG if ev.info.get("tentative") else logging.WARNING
                 log.log(level, "%s: could not locate the %s between %s and %s", curve.title,
@@ -405,7 +494,9 @@ def march(curve: Curve, start: Point, opts: Options, *, direction: int,
         Zb = b.X / curve.scale
         if not np.all(np.abs(Zb) < 1e8):
             return Leg(points, "the curve diverges (|X / scale| > 1e8)")
-        if steps > 3 and np.linalg.norm(Zb - Z0) < h and b.V @ (direction * start.V) > 0.9:
+        # (measured in the current scale: a curve may rescale itself as it goes)
+        if steps > 3 and np.linalg.norm(Zb - start.X / curve.scale) < h \
+                and b.V @ (direction * start.V) > 0.9:
             return Leg(points, "closed curve: returned to the start point")
         if b.iterations <= 3:
             h = min(1.3 * h, opts.ds_max)
