@@ -26,7 +26,7 @@ from ..ir.build import build
 from ..ir.system import SymbolicSystem
 from ._states import state_dict
 from .network_jacobian import DELAY_MODES, SparseSystem, without_delays
-from .stability import DENSE_EIGEN_MAX, eigenvalues, rates
+from .stability import eigenvalues, rates
 
 __all__ = ["FixedPoint", "fixed_points", "NumericSystem", "METHODS"]
 
