@@ -15,6 +15,7 @@ Two paths share the Newton iteration (DESIGN.md §6):
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -77,6 +78,10 @@ class NumericSystem:
             return np.linalg.solve(J, b)
         except np.linalg.LinAlgError:
             return np.linalg.lstsq(J, b, rcond=None)[0]
+
+    def step(self, y: np.ndarray, b: np.ndarray, *, fresh: bool = True) -> tuple[np.ndarray, bool]:
+        """The Newton step ``J(y)^{-1} b`` and False (never from a stale Jacobian)."""
+        return self.solve(self.jacobian(y), b), False
 
 
 def _short_value(v: Any) -> str:
@@ -144,7 +149,14 @@ class FixedPoint:
         return f"FixedPoint({shown}{more}; {self.kind})"
 
 
-def _newton(ns: NumericSystem, y: np.ndarray, *, tol: float, max_iter: int) -> np.ndarray | None:
+def _newton(ns: NumericSystem | SparseSystem, y: np.ndarray, *, tol: float,
+            max_iter: int) -> np.ndarray | None:
+    """Damped Newton from ``y``; None if it does not converge.
+
+    ``ns.step`` may return a step from an earlier factorization (the sparse path reuses its LU
+    while it contracts the residual at least fourfold per step); a stale step that does not is
+    replaced by a fresh Newton step with a backtracking line search.
+    """
     y = np.array(y, dtype=float)
     with np.errstate(all="ignore"):
         fy = ns.f(y)
@@ -153,9 +165,19 @@ def _newton(ns: NumericSystem, y: np.ndarray, *, tol: float, max_iter: int) -> n
                 return None
             if np.linalg.norm(fy) <= 1e-3 * tol * (1.0 + np.abs(y).max()):
                 return y                      # already as good as rounding allows
-            step = ns.solve(ns.jacobian(y), -fy)
             norm = np.linalg.norm(fy)
+            step, stale = ns.step(y, -fy)
             lam = 1.0
+            if stale:
+                # a step with an earlier factorization: kept only if it contracts well
+                y_new = y + step
+                f_new = ns.f(y_new)
+                if np.all(np.isfinite(f_new)) and np.linalg.norm(f_new) <= 0.25 * norm:
+                    y, fy = y_new, f_new
+                    if np.linalg.norm(fy) <= 1e-3 * tol * (1.0 + np.abs(y).max()):
+                        return y
+                    continue
+                step, _ = ns.step(y, -fy, fresh=True)
             while lam > 1e-6:
                 y_new = y + lam * step
                 f_new = ns.f(y_new)
@@ -309,6 +331,12 @@ def fixed_points(
     """
     method = _choose("method", method, METHODS)
     delays = _choose("delays", delays, DELAY_MODES)
+    if n_eigenvalues is not None and (isinstance(n_eigenvalues, bool) or not isinstance(
+            n_eigenvalues, numbers.Integral) or n_eigenvalues < 1):
+        raise ModelDefinitionError(
+            f"n_eigenvalues of fixed_points must be a positive integer (how many of the "
+            f"rightmost eigenvalues to report) or None, got {n_eigenvalues!r}."
+        )
     system = build(model)
     if delays == "ignore":
         system = without_delays(system)
@@ -324,13 +352,16 @@ def fixed_points(
     else:
         ns = SparseSystem(system, overrides)
         problem = ns.problem
+    def known(y: np.ndarray) -> bool:
+        return any(np.linalg.norm(y - z) <= 1e-7 * (1 + np.abs(z).max()) for z in found)
+
     found: list[np.ndarray] = []
     max_steps = None if method == "dense" else SPARSE_MAX_STEPS
     for start in _starts(system, ns, problem, guesses, simulate, max_steps):
+        if method == "sparse" and known(start):
+            continue        # Newton would return to that point: save a sparse factorization
         y = _newton(ns, start, tol=tol, max_iter=max_iter)
-        if y is None:
-            continue
-        if any(np.linalg.norm(y - z) <= 1e-7 * (1 + np.abs(z).max()) for z in found):
+        if y is None or known(y):
             continue
         found.append(y)
     if not found:

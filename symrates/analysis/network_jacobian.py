@@ -369,6 +369,7 @@ class SparseSystem:
         self.jac = StructuredJacobian.of(system)
         self.problem = NumpyProblem(system, params=params)
         self.n = system.n_states
+        self._lu = None
 
     def f(self, y: np.ndarray) -> np.ndarray:
         """The right-hand side at ``y``."""
@@ -387,6 +388,25 @@ class SparseSystem:
             return spla.splu(sp.csc_matrix(J)).solve(b)
         except RuntimeError:                      # "Factor is exactly singular"
             return spla.lsqr(J, b, atol=1e-14, btol=1e-14, iter_lim=10 * J.shape[0])[0]
+
+    def step(self, y: np.ndarray, b: np.ndarray, *, fresh: bool = False
+             ) -> tuple[np.ndarray, bool]:
+        """A Newton step ``J^{-1} b`` and whether ``J`` is stale.
+
+        Unless ``fresh``, the last LU factorization is reused (it may come from another point:
+        Newton's method decides whether the step is good enough). Factorizing dominates the cost
+        for well-connected networks, whose LU fills in; start points near an equilibrium found
+        earlier then need no new factorization at all.
+        """
+        if not fresh and self._lu is not None:
+            return self._lu.solve(b), True
+        J = self.jacobian(y)
+        try:
+            self._lu = spla.splu(sp.csc_matrix(J))
+        except RuntimeError:                      # "Factor is exactly singular"
+            self._lu = None
+            return spla.lsqr(J, b, atol=1e-14, btol=1e-14, iter_lim=10 * J.shape[0])[0], False
+        return self._lu.solve(b), False
 
 
 def sparse_jacobian(model: Any, y: Any, *, params: Mapping[str, Any] | None = None,

@@ -182,6 +182,8 @@ def test_delays_are_refused_or_set_to_zero():
         ({"delays": "zero"}, r"Unknown delays='zero' for fixed_points; choose one of 'error', "
                              r"'ignore'"),
         ({"params": {"E": 1.0}}, r"params= of 'WC' names 'E', which is not a parameter"),
+        ({"n_eigenvalues": 0}, r"n_eigenvalues of fixed_points must be a positive integer .*"
+                               r"got 0"),
     ],
 )
 def test_option_errors(options, match):

@@ -221,3 +221,13 @@ def test_sparse_eigenvalues_find_the_rightmost_of_a_known_stiff_spectrum():
     np.testing.assert_allclose(got, expected, atol=1e-8)
     # the dense path (the default up to 1000 states) agrees
     np.testing.assert_allclose(eigenvalues(J)[:6], expected, atol=1e-8)
+
+
+def test_sparse_newton_step_falls_back_to_least_squares_when_singular():
+    from symrates.analysis.network_jacobian import SparseSystem
+
+    J = sp.csr_matrix(np.array([[2.0, 0.0], [0.0, 0.0]]))
+    np.testing.assert_allclose(SparseSystem.solve(J, np.array([1.0, 0.0])), [0.5, 0.0],
+                               atol=1e-12)
+    J = sp.csr_matrix(np.array([[2.0, 1.0], [1.0, 3.0]]))
+    np.testing.assert_allclose(SparseSystem.solve(J, np.array([1.0, 2.0])), [0.2, 0.6])
