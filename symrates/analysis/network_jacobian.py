@@ -40,7 +40,7 @@ from ..ir.build import build
 from ..ir.system import SymbolicSystem
 
 __all__ = ["StructuredJacobian", "SparseSystem", "sparse_jacobian", "without_delays",
-           "DELAY_MODES"]
+           "check_delays", "DELAY_MODES"]
 
 #: How delays are treated: refused, or set to zero (equilibria only; see :func:`without_delays`)
 DELAY_MODES = ("error", "ignore")
@@ -92,7 +92,8 @@ def without_delays(system: SymbolicSystem) -> SymbolicSystem:
     return out
 
 
-def _check_delays(system: SymbolicSystem) -> None:
+def check_delays(system: SymbolicSystem) -> None:
+    """Raise :class:`ModelDefinitionError` naming the first delayed coupling or equation."""
     for c in system.couplings:
         if c.delays is not None:
             raise ModelDefinitionError(
@@ -178,7 +179,7 @@ class StructuredJacobian:
     """
 
     def __init__(self, system: SymbolicSystem) -> None:
-        _check_delays(system)
+        check_delays(system)
         self.system = system
         self.n_states = system.n_states
         offsets: list[tuple[int, ...]] = []

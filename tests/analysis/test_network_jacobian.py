@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import sympy
+from scipy.optimize import brentq
 
 import symrates as sr
 from symrates.analysis.derivatives import ParametricSystem
@@ -67,8 +68,11 @@ def test_jansen_rit_network_with_random_sparse_weights_and_per_unit_inputs():
     flat, fd = _compare(net, y)
     assert flat < 1e-12 and fd < 1e-6
     # parameter overrides reach the Jacobian per unit
-    flat, fd = _compare(net, y, params={"pc/PRO/s": [400.0, 500.0, 560.0, 700.0]})
+    slopes = {"pc/PRO/s": [400.0, 500.0, 560.0, 700.0]}
+    flat, fd = _compare(net, y, params=slopes)
     assert flat < 1e-12 and fd < 1e-6
+    changed = sparse_jacobian(net, y, params=slopes) - sparse_jacobian(net, y)
+    assert abs(changed).max() > 1.0
 
 
 def test_per_unit_parameters_and_couplings_between_different_variables():
@@ -185,9 +189,19 @@ def test_delays_in_equations_are_refused_with_the_variable_named():
     with pytest.raises(ModelDefinitionError,
                        match=r"The equation of dde/dde/x in 'dde' uses delayed values"):
         sparse_jacobian(op, [0.1])
-    # with the delay set to zero it is the ODE x' = -x + tanh(x)
     J = StructuredJacobian.of(without_delays(sr.build(op)))
     assert J.system.has_delays is False
+    # equilibria of x' = -x + tanh(x(t - d))/2 + 1 are those of the undelayed ODE
+    op = sr.OperatorTemplate("dde", ["x' = -x + tanh(x(t - d))/2 + 1"],
+                             {"x": "output(0.1)", "d": 1.0})
+    with pytest.raises(ModelDefinitionError, match=r"The equation of dde/dde/x in 'dde' uses "
+                                                   r"delayed values.*delays='ignore'"):
+        sr.fixed_points(op)
+    x = brentq(lambda x: -x + np.tanh(x) / 2 + 1, 0.0, 3.0, xtol=1e-15)
+    for method in ("dense", "sparse"):
+        (fp,) = sr.fixed_points(op, delays="ignore", method=method)
+        assert fp.y[0] == pytest.approx(x, abs=1e-12)
+        assert fp.eigenvalues[0] == pytest.approx(-1 + 0.5 / np.cosh(x) ** 2, abs=1e-12)
 
 
 def test_without_delays_keeps_everything_else():
