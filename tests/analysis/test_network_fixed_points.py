@@ -198,3 +198,29 @@ def test_time_dependent_networks_are_refused():
     net = sr.network(forced, 3, couplings=[sr.Coupling("x", "inp", np.eye(3))])
     with pytest.raises(ModelDefinitionError, match=r"'forced' depends explicitly on time"):
         sr.fixed_points(net)
+
+
+def test_uncoupled_jansen_rit_units_have_the_single_model_equilibria():
+    # per-unit inputs on the sparse path against the single model on the dense path
+    u = [120.0, 220.0, 320.0]
+    net = sr.network("jansen_rit.JRC", 3, params={"u": u})
+    (fp,) = sr.fixed_points(net, method="sparse")
+    spectrum = []
+    for i, value in enumerate(u):
+        (single,) = sr.fixed_points("jansen_rit.JRC", params={"u": value}, method="dense")
+        for path, x in single.state.items():
+            assert fp.state[path][i] == pytest.approx(x, rel=1e-10, abs=1e-14)
+        spectrum.append(single.eigenvalues)
+    spectrum = np.concatenate(spectrum)
+    spectrum = spectrum[np.lexsort((-spectrum.imag, -spectrum.real))]
+    # the synapses' double eigenvalue -1/tau = -100 is defective: computed to ~sqrt(eps) * 100
+    np.testing.assert_allclose(fp.eigenvalues, spectrum, rtol=0, atol=1e-5)
+    assert fp.stable == bool(np.all(spectrum.real < 0))
+
+
+def test_kind_of_a_partial_spectrum():
+    y = np.zeros(5)
+    assert sr.FixedPoint(y, {}, np.array([1.0, 0.5]), False).kind == "unstable"
+    assert sr.FixedPoint(y, {}, np.array([1.0, -0.5]), False).kind == "saddle"
+    assert sr.FixedPoint(y, {}, np.array([-1.0 + 2j, -1.0 - 2j]), True).kind == "stable focus"
+    assert sr.FixedPoint(y[:2], {}, np.array([1.0, 0.5]), False).kind == "unstable node"
