@@ -286,8 +286,9 @@ def fixed_points(
         more than 200 states, else the dense path.
     n_eigenvalues : int, optional
         Report only the ``n_eigenvalues`` rightmost eigenvalues, computed by ARPACK (sparse
-        ``eigs``: Arnoldi for the largest real parts plus shift-invert about zero). Default: the
-        full spectrum (dense LAPACK) for systems of up to 1,000 states, the 10 rightmost above.
+        ``eigs``: Arnoldi for the largest real parts, supplemented by shift-invert about zero if
+        it does not converge). Default: the full spectrum (dense LAPACK) for systems of up to
+        1,000 states, the 10 rightmost above.
     delays : {"error", "ignore"}
         Discrete delays have no finite-dimensional Jacobian. ``"error"`` (default) refuses
         delayed models; ``"ignore"`` sets all delays to zero: the equilibria are then exactly
