@@ -149,7 +149,7 @@ def test_auto_takes_the_sparse_path_for_networks_and_the_dense_path_for_circuits
 def test_two_thousand_states_on_the_sparse_path():
     n = 1000
     net = wc_network(n, seed=11)
-    fps = sr.fixed_points(net, guesses=patterns(n), simulate=False)
+    fps = sr.fixed_points(net, guesses=patterns(n))        # with the start-point simulation
     system = sr.build(net)
     assert "_flat" not in system.__dict__ and system.n_states == 2000
     found = _classify(fps, n)
