@@ -14,8 +14,9 @@ seconds to build for a few hundred units):
 
 Algebraic variables are substituted into the right-hand sides (``Group.rhs``, ``Coupling.expr``)
 before differentiation, so the chain rule through them is exact. Gamma-delay chains are ordinary
-states. Discrete delays have no Jacobian in this sense; :class:`StructuredJacobian` refuses them
-unless asked to set them to zero (``delays="ignore"``).
+states. Discrete delays have no Jacobian in this sense; :class:`StructuredJacobian` refuses them,
+naming the coupling or equation, and :func:`without_delays` gives the undelayed system (what
+``fixed_points(..., delays="ignore")`` uses).
 
 The matrix is a ``scipy.sparse`` CSR matrix in the order of the state vector (structure of arrays:
 per group, per state variable, one contiguous block of ``n`` units), the same order as the numpy
