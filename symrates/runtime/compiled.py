@@ -151,7 +151,7 @@ def _packed(spec: Any, real: np.dtype) -> dict:
         CompiledProblem._check_csr(ci, c, n_t, n_s)
         src_sizes.append(n_s)
         indptrs.append(np.asarray(c.indptr, dtype=np.int64))
-        indices.append(np.asarray(c.indices, dtype=np.int64))
+        indices.append(np.asarray(c.indices, dtype=np.int32))
         weights.append(np.asarray(c.weights, dtype=real))
         if is_dense(c, n_t, n_s):
             matrix = np.zeros((n_t, n_s), dtype=real)
@@ -171,7 +171,7 @@ def _packed(spec: Any, real: np.dtype) -> dict:
         "rowoff": _offsets([len(p) for p in indptrs]),
         "nzoff": _offsets([len(i) for i in indices]),
         "indptr": _nonempty(np.concatenate(indptrs) if indptrs else [], np.int64),
-        "indices": _nonempty(np.concatenate(indices) if indices else [], np.int64),
+        "indices": _nonempty(np.concatenate(indices) if indices else [], np.int32),
         "weights": _nonempty(np.concatenate(weights) if weights else [], real),
         "dense": _nonempty(np.concatenate(dense) if dense else [], real),
         "doff": _nonempty(np.array(doff, dtype=np.int64), np.int64),
