@@ -15,6 +15,8 @@ from ...ir.build import build
 from ...ir.network import network
 from ...runtime.integrate import step_count
 from ...runtime.solvers import SOLVERS
+from ...runtime.batch import ACC_ROWS
+from .batched import program_for
 from .engine import Plan, recorded_paths, release, runner
 from .execute import (
     Chunk,
@@ -98,8 +100,19 @@ def _prepare(model: Any, *, n_sets: int, swept: Sequence[str], t_end: Any, dt: A
             f"nperseg={nperseg}. Lengthen the window or t_end, or sample more often."
         )
 
-    # -- memory, per parameter set ------------------------------------------------------------
     units = {s.name: signal_units(system, s) for s in signals}
+    prog = program_for(system, signals, method=method, backend=backend, kept=kept,
+                       inputs=shared, random_inputs=rand)
+    if prog is not None:
+        return _prepare_batch(
+            system, prog, signals, units, n_sets=n_sets, n_steps=n_steps, dt=dt, t_end=t_end,
+            stride=stride, window=window, window_start=window_start, n_window=n_window,
+            nperseg=nperseg, spectral=spectral, method=method, backend=backend,
+            n_threads=n_threads, seed=seed, fixed=fixed, u0=u0, shared=shared, sigma=sigma,
+            max_memory=max_memory, chunk_size=chunk_size, n_parallel=n_parallel,
+            keep_final=keep_final)
+
+    # -- memory, per parameter set ------------------------------------------------------------
     driven = set(shared) | set(rand)
     outputs = recorded_paths(system, signals, driven)
     copies = {p: system.locate(base_path(p))[0].copies for p in outputs}
@@ -178,7 +191,60 @@ def _prepare(model: Any, *, n_sets: int, swept: Sequence[str], t_end: Any, dt: A
         "system": system, "signals": signals, "units": units, "n_samples": n_samples,
         "attrs": {"t_end": float(t_end), "dt": dt, "method": method, "window": window,
                   "sampling": stride * dt, "seed": plan.entropy, "chunk_size": B,
-                  "nperseg": nperseg if spectral else None, "backend": backend},
+                  "nperseg": nperseg if spectral else None, "backend": backend,
+                  "engine": "simulate"},
+    }
+    return plan, info
+
+
+def _prepare_batch(system, prog, signals, units, *, n_sets, n_steps, dt, t_end, stride, window,
+                   window_start, n_window, nperseg, spectral, method, backend, n_threads, seed,
+                   fixed, u0, shared, sigma, max_memory, chunk_size, n_parallel,
+                   keep_final) -> tuple[Plan, dict]:
+    """The plan of a scan whose chunks run in the batch kernel: one run of ``n_steps`` per
+    chunk, statistics accumulated in the kernel; the chunk size is bounded by the memory of
+    the per-set statistics, states and parameters, and the window's samples of the signals
+    whose spectrum is asked for."""
+    rows = sum(max(units[s.name], 1) for s in signals)
+    spec_rows = sum(max(units[s.name], 1) for s in spectral)
+    per_set = 8 * (ACC_ROWS * rows + spec_rows * n_window + 3 * system.n_states
+                   + 2 * prog.n_params + 4)
+    limit = available_memory() // 4 if max_memory is None else positive_int(max_memory,
+                                                                              "max_memory")
+    budget = min(limit, BLOCK_BYTES)
+    if chunk_size is None:
+        if per_set > budget:
+            raise ModelDefinitionError(
+                f"One parameter set of the scan of {system.name!r} needs "
+                f"{format_bytes(per_set)} of working memory (the window's {n_window} samples "
+                f"of the signals whose spectrum is asked for), more than "
+                f"{format_bytes(budget)}. Sample less often (sampling=), shorten the window, or "
+                f"raise max_memory."
+            )
+        B = min(n_sets, max(1, math.ceil(n_sets / n_parallel)), int(budget // per_set))
+    else:
+        B = min(positive_int(chunk_size, "chunk_size"), n_sets)
+        if B * per_set > max(budget, limit):
+            raise ModelDefinitionError(
+                f"chunk_size={chunk_size} needs at least {format_bytes(B * per_set)} of working "
+                f"memory per chunk, more than max_memory={format_bytes(limit)}; use a smaller "
+                f"chunk_size or raise max_memory."
+            )
+    plan = Plan(
+        token=uuid.uuid4().hex, payload=None, copies=B, method=method, dt=dt, n_steps=n_steps,
+        stride=stride, window_start=window_start, segments=((0, n_steps, True),),
+        backend=backend, n_threads=n_threads, entropy=entropy(seed), nperseg=nperseg,
+        params=fixed, y0=u0, inputs=shared, random_inputs={}, noise=sigma, keep=(),
+        keep_final=keep_final, batch_source=prog.source,
+    )
+    runner(plan, (system, None, signals))
+    info = {
+        "system": system, "signals": signals, "units": units,
+        "n_samples": n_steps // stride + 1,
+        "attrs": {"t_end": float(t_end), "dt": dt, "method": method, "window": window,
+                  "sampling": stride * dt, "seed": plan.entropy, "chunk_size": B,
+                  "nperseg": nperseg if spectral else None, "backend": backend,
+                  "engine": "batch"},
     }
     return plan, info
 
