@@ -57,7 +57,7 @@ logger = logging.getLogger(__name__)
 #: Methods the batch kernel integrates (as the compiled engine: fixed steps).
 BATCH_METHODS = ("euler", "heun", "rk4")
 #: Bytes of one tile's working arrays the tile size aims for (about a level-1/2 cache).
-TILE_BYTES = 32 * 1024
+TILE_BYTES = 16 * 1024
 #: Largest tile (copies integrated together).
 MAX_TILE = 256
 #: Rows of the accumulator array per signal row: mean and m2 of the signal minus its first

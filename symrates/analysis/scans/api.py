@@ -296,10 +296,15 @@ def scan(
 ) -> ScanResult:
     """Simulate a model for every parameter set of a grid and reduce each run to observables.
 
-    A chunk of ``B`` parameter sets runs as **one** simulation of ``network(model, B)``: ``B``
-    uncoupled copies whose parameters are run-time arrays, so the model is built once (per
-    process) and never per value. Only the window (the last ``window`` fraction of ``t_end``) is
-    sampled, in blocks that fit ``max_memory``, and only the variables the observables need.
+    A chunk of ``B`` parameter sets runs in **one** compiled batch kernel
+    (:mod:`symrates.runtime.batch`): ``B`` copies of the model with per-copy parameter arrays,
+    integrated in parallel over copies with the whole time loop in each thread, and the
+    statistics of the window (the last ``window`` fraction of ``t_end``) accumulated in the
+    kernel, so memory grows with ``B``, not with ``B`` times the time (see docs/scans.md).
+    Where the batch kernel does not apply (``backend="numpy"``, delays, adaptive methods,
+    ``record=``, ``random_inputs=``, callable inputs, signals of algebraic variables fed by
+    couplings) a chunk runs as one simulation of ``network(model, B)``, sampling only the
+    window, in blocks that fit ``max_memory``. ``result.attrs["engine"]`` says which ran.
 
     Parameters
     ----------
@@ -354,9 +359,14 @@ def scan(
         and must return ``n_steps`` values (``rng.normal``/``rng.uniform`` continue the stream).
     noise : mapping, optional
         ``{state path: sigma}`` (``sigma * dW``, as in :func:`symrates.simulate`; needs
-        ``method="euler"`` or ``"heun"``). The noise of a chunk is drawn for all of its copies
-        at once, so it depends on ``seed`` *and* on the chunking: give ``chunk_size`` to get the
-        same numbers with and without an executor.
+        ``method="euler"`` or ``"heun"``). In the batch kernel (``attrs["engine"] ==
+        "batch"``) every set draws its own stream, from ``seed`` and its grid index
+        (:func:`symrates.runtime.batch.set_seeds`): ``simulate(..., seed=set_seeds(seed,
+        [(i,)])[0])`` of set ``i`` alone gives the same numbers, whatever the chunking. On the
+        ``simulate`` path (``backend="numpy"``, delays, adaptive methods, ``record=``) the noise
+        of a chunk is drawn for all of its copies at once, so it depends on ``seed`` *and* on
+        the chunking: give ``chunk_size`` to get the same numbers with and without an
+        executor.
     seed : int, optional
         Root seed of ``noise`` and ``random_inputs`` (default: fresh entropy, kept in
         ``result.attrs["seed"]``).
