@@ -262,16 +262,26 @@ class BatchProgram:
         nt = effective_threads(n_threads)
         return nt if self.module.OPENMP else 1
 
-    def csr(self, L: int) -> tuple[np.ndarray, ...]:
-        """The coupling matrices of a tile of ``L`` copies, ``kron(W, I_L)``, concatenated."""
+    def csr(self, L: int, unit: SymbolicSystem | None = None) -> tuple[np.ndarray, ...]:
+        """The coupling matrices of a tile of ``L`` copies, ``kron(W, I_L)`` with the entries
+        of each row in ``W``'s order, concatenated (weights of ``unit``, default the
+        program's)."""
         indptrs, indices, weights = [], [], []
-        for c in self.spec.couplings:
-            W = sp.csr_matrix((c.weights, c.indices, c.indptr), shape=c.shape)
-            T = sp.kron(W, sp.identity(L, format="csr"), format="csr")
-            T.sort_indices()
-            indptrs.append(T.indptr.astype(np.int64))
-            indices.append(T.indices.astype(np.int64))
-            weights.append(T.data.astype(float))
+        unit = self.unit if unit is None else unit
+        for c in unit.couplings:     # without delays, the lowered couplings in this order
+            W = sp.csr_matrix(c.weights)
+            # row u * L + b holds row u of W in W's order (the order of a run of one copy)
+            cols, data = [], []
+            b = np.arange(L)[:, None]
+            for u in range(W.shape[0]):
+                lo, hi = W.indptr[u], W.indptr[u + 1]
+                cols.append((W.indices[lo:hi][None, :] * L + b).ravel())
+                data.append(np.broadcast_to(W.data[lo:hi], (L, hi - lo)).ravel())
+            lengths = np.repeat(np.diff(W.indptr), L)
+            indptrs.append(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64))
+            indices.append(np.concatenate(cols).astype(np.int64) if cols else
+                           np.zeros(0, np.int64))
+            weights.append(np.concatenate(data).astype(float) if data else np.zeros(0))
 
         def cat(parts, dtype):
             arr = np.concatenate(parts) if parts else np.zeros(0, dtype)
@@ -300,6 +310,7 @@ class BatchProgram:
         seeds: np.ndarray | None = None,
         spectral: Sequence[int] = (),
         n_threads: int | None = 1,
+        unit: SymbolicSystem | None = None,
     ) -> dict[str, Any]:
         """Integrate ``B`` copies and return the window's statistics.
 
@@ -331,6 +342,9 @@ class BatchProgram:
             Accumulator rows whose samples are kept (for spectra), in this order.
         n_threads : int, optional
             Threads (results do not depend on it).
+        unit : SymbolicSystem, optional
+            A system of the same structure whose parameter values, initial state and coupling
+            weights to use (default: the program's own).
 
         Returns
         -------
@@ -357,7 +371,8 @@ class BatchProgram:
         nt = max(1, min(nt, n_tiles))
         fill = np.minimum(np.arange(width), B - 1)
 
-        setup = ProblemSetup(self.unit, params=fixed or None, inputs=inputs or None,
+        unit = self.unit if unit is None else unit
+        setup = ProblemSetup(unit, params=fixed or None, inputs=inputs or None,
                              n_steps=n_steps, spec=self.spec)
         base = np.concatenate([np.broadcast_to(np.asarray(setup.params[gi][p], dtype=float),
                                                (g.n,))
@@ -369,7 +384,7 @@ class BatchProgram:
             v = np.asarray(values, dtype=float)[fill].reshape(n_tiles, 1, L)
             P[:, self.param_index(path), :] = v
         Y = np.empty((n_tiles, self.n_states, L))
-        init = self.unit.initial_state if y0 is None else np.asarray(y0, dtype=float)
+        init = unit.initial_state if y0 is None else np.asarray(y0, dtype=float)
         if init.ndim == 1:
             Y[...] = init[None, :, None]
         else:
@@ -420,7 +435,7 @@ class BatchProgram:
         failed = np.full(width, -1, dtype=np.int64)
         Yk = Y.reshape(n_tiles, -1)
         Pk = P.reshape(n_tiles, -1) if self.n_params else np.zeros((n_tiles, 1))
-        csr = self.csr(L)
+        csr = self.csr(L, unit)
         i64 = np.int64
         args = (Yk, Pk, keys, sig, table, np.asarray(col or [0], dtype=i64),
                 np.asarray(dst, dtype=i64), *csr, acc.reshape(ACC_ROWS * rows, width), buf,

@@ -28,7 +28,6 @@ from ...config import Config
 from ...errors import CodegenError, CompilationError
 from ...ir.system import SymbolicSystem
 from ...runtime.batch import BATCH_METHODS, BatchProgram, NotBatchable, set_seeds
-from ...runtime.problem_numpy import lowered
 from .accumulate import Welch, dominant
 from .spec import SPECTRAL, Signal, path_symbol
 
@@ -48,13 +47,32 @@ def _module_signals(system: SymbolicSystem, signals: Sequence[Signal]) -> list[t
     return out
 
 
+def fingerprint(system: SymbolicSystem) -> str:
+    """What the batch module of ``system`` depends on: equations, names, sizes and which
+    couplings exist; not parameter values, initial states or coupling weights (run-time data,
+    which :meth:`BatchProgram.run` takes from the system it is given). Cheap, unlike lowering,
+    so a repeated scan of a model built again finds its program without lowering it again."""
+    if "batch_fingerprint" not in system._cache:
+        parts = [system.name]
+        for g in system.groups:
+            parts.append(repr((g.name, g.nodes, g.copies, g.states, g.derivatives, g.algebraic,
+                               g.parameters, tuple(g.cin), tuple(g.symbols))))
+        for c in system.couplings:
+            parts.append(repr((c.source, c.source_var, c.expr, c.target, c.target_var,
+                               c.weights.shape, c.has_delays)))
+        system._cache["batch_fingerprint"] = "\n".join(parts)
+    return system._cache["batch_fingerprint"]
+
+
 def program(system: SymbolicSystem, signals: Sequence[Signal], driven: frozenset[str],
             source: str | None = None) -> BatchProgram:
-    """The batch program of ``system`` observing ``signals``, made once per process."""
+    """The batch program of ``system``'s structure observing ``signals``, made once per
+    process (its ``unit`` is the first system of that structure; pass the current one to
+    :meth:`BatchProgram.run`)."""
     config = Config.default()
     parts = _module_signals(system, signals)
-    key = (lowered(system).structure_key, system.n_states,
-           tuple((name, str(expr)) for name, expr in parts), tuple(sorted(driven)), config)
+    key = (fingerprint(system), tuple((name, str(expr)) for name, expr in parts),
+           tuple(sorted(driven)), config)
     prog = _PROGRAMS.get(key)
     if prog is None:
         prog = BatchProgram(system, parts, driven=driven, config=config, source=source)
@@ -136,7 +154,7 @@ class BatchRunner:
             dt=plan.dt, n_steps=plan.n_steps, window_start=plan.window_start,
             stride=plan.stride, method=plan.method, copies=n, fixed=plan.params,
             inputs=plan.inputs, sigma=plan.noise, seeds=seeds, spectral=spectral,
-            n_threads=plan.n_threads,
+            n_threads=plan.n_threads, unit=self.unit,
         )
         err = prog.diverged(res["failed"], plan.dt)
         if err is not None:
