@@ -68,6 +68,7 @@ def _scan_case(M: int, backend: str, n_threads: int | None, repeat: int) -> dict
     r = sc["r"]
     return {"import_s": t_import, "first_call_s": first,
             "repeat_call_s": statistics.median(again) if again else None,
+            "repeat_calls_s": again, "engine": sc.attrs.get("engine"),
             "chunks": sc.attrs["n_chunks"], "chunk_size": sc.attrs["chunk_size"],
             "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "checksum": [float(r.mean()), float(r[0]), float(r[-1])]}
@@ -165,7 +166,8 @@ def main(argv: list[str] | None = None) -> None:
     env = {**ENV, "SYMRATES_CACHE_DIR": cache}
     back = ["--backend", args.backend]
     for M in args.M or SIZES:
-        reps = 1 if M >= 100_000 else args.repeat
+        reps = args.repeat
+        numpy_reps = 1 if M >= 100_000 else args.repeat     # the numpy loop takes ~30 s there
         with tempfile.TemporaryDirectory(prefix="symrates-b3-cold-") as cold_dir:
             cold = _child(["--case", "scan", str(M), "none", "--repeat", "0", *back],
                           {**ENV, "SYMRATES_CACHE_DIR": cold_dir})
@@ -177,7 +179,8 @@ def main(argv: list[str] | None = None) -> None:
             "case": "B3", "M": M, "backend": args.backend, "repeat": reps,
             "cold_call_s": cold["first_call_s"], "warm_first_call_s": warm["first_call_s"],
             "warm_repeat_call_s": warm["repeat_call_s"], "import_s": warm["import_s"],
-            "chunks": warm["chunks"], "chunk_size": warm["chunk_size"],
+            "engine": warm["engine"], "chunks": warm["chunks"], "chunk_size": warm["chunk_size"],
+            "threads_1_calls_s": one["repeat_calls_s"], "threads_2_calls_s": two["repeat_calls_s"],
             "peak_mb": warm["peak_mb"], "threads_1_s": one["repeat_call_s"],
             "threads_2_s": two["repeat_call_s"],
             "two_threads_not_slower": two["repeat_call_s"] <= 1.05 * one["repeat_call_s"],
@@ -191,7 +194,7 @@ def main(argv: list[str] | None = None) -> None:
         if M >= 100_000:
             row["target_run_le_1s"] = warm["repeat_call_s"] <= TARGET_RUN_M100000_S
         if not args.no_numpy_loop:
-            peer = _child(["--case", "numpy", str(M), "--repeat", str(reps)])
+            peer = _child(["--case", "numpy", str(M), "--repeat", str(numpy_reps)])
             row.update({
                 "numpy_loop_s": peer["run_s"], "numpy_loop_peak_mb": peer["peak_mb"],
                 "ratio_vs_numpy_loop": peer["run_s"] / warm["repeat_call_s"],

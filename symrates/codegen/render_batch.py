@@ -214,10 +214,19 @@ def render_batch(spec: KernelSpec, signals: Sequence[BatchSignal],
         local, lines = _body(g, g.temporaries, results, f"the equations of group {g.name!r}",
                              hoist, index)
         plocal, plines = _prepare_body(g, g.temporaries, hoist, index)
+        # the Euler step fused into the loop: ys = y + dt * f(t, y), the arithmetic of
+        # ys = y + dt * k1 with k1 = f(t, y) rounded to a double first (C evaluates doubles in
+        # double precision on the platforms compiled for, FLT_EVAL_METHOD == 0)
+        k = len(lines) - len(results)
+        euler = [f"_sr_ys[{at}] = _sr_y[{at}] + _sr_dt * ({line.split(' = ', 1)[1]})"
+                 for at, line in zip(("_sr_i" if j == 0 else f"{j} * _sr_n + _sr_i"
+                                      for j in range(len(results))), lines[k:])]
+        elocal, elines = local, lines[:k] + euler
         groups.append({"index": gi, "n": g.n, "yoff": g.offsets[0] if g.offsets else 0,
                        "poff": poff, "coff": coff, "hoff": hoff, "n_cins": len(g.cins),
                        "locals": local, "body": lines, "n_hoisted": len(hoist),
                        "prepare_locals": plocal, "prepare": plines,
+                       "euler_locals": elocal, "euler": elines,
                        "comment": f"group {g.name!r}: states {', '.join(g.states)}"})
         poff += len(g.params) * g.n
         coff += len(g.cins) * g.n

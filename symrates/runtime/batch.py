@@ -309,6 +309,7 @@ class BatchProgram:
         sigma: Mapping[str, Any] | None = None,
         seeds: np.ndarray | None = None,
         spectral: Sequence[int] = (),
+        active: Sequence[int] | None = None,
         n_threads: int | None = 1,
         unit: SymbolicSystem | None = None,
     ) -> dict[str, Any]:
@@ -340,6 +341,8 @@ class BatchProgram:
             One noise seed per copy (see :func:`set_seeds`).
         spectral : sequence of int
             Accumulator rows whose samples are kept (for spectra), in this order.
+        active : sequence of int, optional
+            The rows to accumulate (default all; the others stay NaN / infinite).
         n_threads : int, optional
             Threads (results do not depend on it).
         unit : SymbolicSystem, optional
@@ -430,6 +433,9 @@ class BatchProgram:
         acc[4:6] = np.nan
         spec_rows = len(spectral)
         spec_map = np.full(rows, -1, dtype=np.int64)
+        if active is not None:
+            spec_map[:] = -2
+            spec_map[np.asarray(active, dtype=np.int64)] = -1
         spec_map[np.asarray(spectral, dtype=np.int64)] = np.arange(spec_rows)
         buf = np.zeros((max(spec_rows, 1), n_samples if spec_rows else 1, width))
         failed = np.full(width, -1, dtype=np.int64)

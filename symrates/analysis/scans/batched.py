@@ -154,6 +154,8 @@ class BatchRunner:
             dt=plan.dt, n_steps=plan.n_steps, window_start=plan.window_start,
             stride=plan.stride, method=plan.method, copies=n, fixed=plan.params,
             inputs=plan.inputs, sigma=plan.noise, seeds=seeds, spectral=spectral,
+            active=[r for s in self.signals
+                    for r in range(prog.rows(s.name).start, prog.rows(s.name).stop)],
             n_threads=plan.n_threads, unit=self.unit,
         )
         err = prog.diverged(res["failed"], plan.dt)
