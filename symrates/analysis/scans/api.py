@@ -13,9 +13,9 @@ from ...errors import IntegrationError, ModelDefinitionError
 from ...frontend.parsing import TIME
 from ...ir.build import build
 from ...ir.network import network
+from ...runtime.batch import ACC_ROWS
 from ...runtime.integrate import step_count
 from ...runtime.solvers import SOLVERS
-from ...runtime.batch import ACC_ROWS
 from .batched import program_for
 from .engine import Plan, recorded_paths, release, runner
 from .execute import (
