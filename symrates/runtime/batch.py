@@ -366,6 +366,10 @@ class BatchProgram:
                 "noise= needs the 'euler' or 'heun' method (Euler–Maruyama or stochastic Heun); "
                 "got method='rk4'.")
         lengths = {np.shape(v)[0] for v in params.values()}
+        if len(lengths) > 1:
+            raise ModelDefinitionError(
+                f"The per-copy parameter values of a batch run must have one length, got "
+                f"{ {p: np.shape(v)[0] for p, v in params.items()} }.")
         B = lengths.pop() if lengths else int(copies or 1)
         nt = self.threads(n_threads)
         L = tile_size(self.per_copy_bytes, B, nt)

@@ -167,3 +167,17 @@ def test_the_module_does_not_depend_on_the_statistics_asked_for():
     a = program(unit, parse_signals(unit, {"r": "mean"}, None), frozenset())
     b = program(unit, parse_signals(unit, {"v": ["frequency", "max"]}, None), frozenset())
     assert a is b and isinstance(a, BatchProgram)
+
+
+def test_memory_and_method_errors_of_the_batch_path():
+    from symrates.errors import ModelDefinitionError
+
+    kw = dict(t_end=1.0, dt=1e-3, window=0.5, observables={"r": "frequency"})
+    with pytest.raises(ModelDefinitionError, match=r"One parameter set of the scan of 'QIF' "
+                       r"needs 4\.\d KiB of working memory \(the window's 501 samples"):
+        scan(QIF, {"eta": [-5.0, -4.0]}, max_memory=2000, **kw)
+    with pytest.raises(ModelDefinitionError, match=r"chunk_size=2 needs at least 8\.\d KiB of "
+                       r"working memory per chunk, more than max_memory=4\.9 KiB"):
+        scan(QIF, {"eta": [-5.0, -4.0]}, max_memory=5000, chunk_size=2, **kw)
+    with pytest.raises(ModelDefinitionError, match="noise= needs the 'euler' or 'heun' method"):
+        scan(QIF, {"eta": [-5.0]}, t_end=0.1, dt=1e-3, method="rk4", noise={"v": 0.1})

@@ -205,7 +205,7 @@ def _prepare_batch(system, prog, signals, units, *, n_sets, n_steps, dt, t_end, 
     chunk, statistics accumulated in the kernel; the chunk size is bounded by the memory of
     the per-set statistics, states and parameters, and the window's samples of the signals
     whose spectrum is asked for."""
-    rows = sum(max(units[s.name], 1) for s in signals)
+    rows = prog.n_rows             # the module observes every state and every expression
     spec_rows = sum(max(units[s.name], 1) for s in spectral)
     per_set = 8 * (ACC_ROWS * rows + spec_rows * n_window + 3 * system.n_states
                    + 2 * prog.n_params + 4)
