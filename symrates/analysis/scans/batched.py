@@ -10,19 +10,28 @@ signals of states and constant parameters); otherwise the chunk runs as ``networ
 through ``simulate`` (:class:`symrates.analysis.scans.engine.Runner`).
 
 Programs are cached per process by the model's structure and the observed signals, so a repeated
-scan of the same model neither renders nor loads its module again.
+scan of the same model neither renders nor loads its module again; their sources are also kept
+in the cache directory under the same key, so a new process does not render them either.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import logging
+import os
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..._version import __version__
+from ...codegen import render_batch
+from ...codegen.render_batch import BATCH_TEMPLATE
 from ...compile.build import is_cached
+from ...compile.cache import kernel_dir
 from ...compile.openmp import probe_compiler
 from ...config import Config
 from ...errors import CodegenError, CompilationError
@@ -64,18 +73,51 @@ def fingerprint(system: SymbolicSystem) -> str:
     return system._cache["batch_fingerprint"]
 
 
+@functools.cache
+def _generator_hash() -> str:
+    """A hash of what generates batch sources (the template, the renderer, the version)."""
+    h = hashlib.sha256(__version__.encode())
+    for path in (Path(render_batch.__file__),
+                 Path(render_batch.__file__).parent / "templates" / BATCH_TEMPLATE):
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def _stored(key: tuple, config: Config) -> Path | None:
+    """Where the source of ``key`` is kept in the cache directory, so that a new process finds
+    its module without rendering (the template alone takes ~30 ms to compile)."""
+    try:
+        digest = hashlib.sha256((_generator_hash() + repr(key[:3])).encode()).hexdigest()
+        return kernel_dir(config) / f"_sr_batch_{digest[:24]}.pyx.txt"
+    except (OSError, CompilationError):
+        return None
+
+
 def program(system: SymbolicSystem, signals: Sequence[Signal], driven: frozenset[str],
             source: str | None = None) -> BatchProgram:
     """The batch program of ``system``'s structure observing ``signals``, made once per
     process (its ``unit`` is the first system of that structure; pass the current one to
-    :meth:`BatchProgram.run`)."""
+    :meth:`BatchProgram.run`). Its source is kept in the cache directory by the same key."""
     config = Config.default()
     parts = _module_signals(system, signals)
     key = (fingerprint(system), tuple((name, str(expr)) for name, expr in parts),
            tuple(sorted(driven)), config)
     prog = _PROGRAMS.get(key)
     if prog is None:
+        stored = _stored(key, config)
+        if source is None and stored is not None and stored.is_file():
+            try:
+                source = stored.read_text()
+            except OSError:
+                source = None
         prog = BatchProgram(system, parts, driven=driven, config=config, source=source)
+        if stored is not None and not stored.is_file():
+            try:        # written whole, then renamed: readers never see half a file
+                tmp = stored.with_name(f"{stored.name}.{os.getpid()}.tmp")
+                tmp.write_text(prog.source)
+                os.replace(tmp, stored)
+            except OSError as exc:
+                logger.debug("could not keep the batch source in %s: %s", stored, exc)
         _PROGRAMS[key] = prog
         while len(_PROGRAMS) > _MAX_PROGRAMS:
             _PROGRAMS.popitem(last=False)
