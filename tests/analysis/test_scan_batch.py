@@ -181,3 +181,19 @@ def test_memory_and_method_errors_of_the_batch_path():
         scan(QIF, {"eta": [-5.0, -4.0]}, max_memory=5000, chunk_size=2, **kw)
     with pytest.raises(ModelDefinitionError, match="noise= needs the 'euler' or 'heun' method"):
         scan(QIF, {"eta": [-5.0]}, t_end=0.1, dt=1e-3, method="rk4", noise={"v": 0.1})
+
+
+def test_a_new_process_finds_the_stored_source(monkeypatch):
+    """A program's source is kept in the cache directory: made again (as in a new process),
+    it is read, not rendered."""
+    from symrates.analysis.scans import batched
+    from symrates.analysis.scans.spec import parse_signals
+
+    unit = sr.build(QIF)
+    signals = parse_signals(unit, {"r": "mean"}, None)
+    first = batched.program(unit, signals, frozenset())
+    monkeypatch.setattr(batched, "_PROGRAMS", type(batched._PROGRAMS)())
+    monkeypatch.setattr("symrates.runtime.batch.render_batch",
+                        lambda *a, **k: pytest.fail("the source was rendered again"))
+    again = batched.program(sr.build(QIF), signals, frozenset())
+    assert again is not first and again.source == first.source
