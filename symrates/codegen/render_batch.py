@@ -113,9 +113,10 @@ def _hoisted(temporaries, constants: set) -> set:
 
 
 def _body(g: GroupSpec, temporaries, results, what: str, hoist: set,
-          hoisted_index: dict) -> tuple[list[str], list[str]]:
-    """Loads of the used arguments, the (non-hoisted) temporaries and ``target = expression``
-    lines of a loop over a group's units, printed as the ordinary kernel prints them."""
+          hoisted_index: dict) -> tuple[list[str], list[str], list[str]]:
+    """The body of a loop over a group's units, printed as the ordinary kernel prints it: its
+    locals, the lines loading the used arguments and computing the (non-hoisted) temporaries,
+    and the printed ``results`` expressions."""
     names: dict = {TIME: "_sr_time"}
     loads: dict = {}
     for prefix, array, symbols in (("_sr_x", "_sr_y", g.state_symbols),
@@ -133,7 +134,7 @@ def _body(g: GroupSpec, temporaries, results, what: str, hoist: set,
     for sym, e in temporaries:
         if sym not in hoist:
             used |= e.free_symbols
-    for _, e in results:
+    for e in results:
         used |= sympy.sympify(e).free_symbols
     ordered = [*g.state_symbols, *g.param_symbols, *g.cin_symbols,
                *(sym for sym, _ in temporaries if sym in hoist)]
@@ -142,12 +143,12 @@ def _body(g: GroupSpec, temporaries, results, what: str, hoist: set,
         lines = [f"{names[sym]} = {loads[sym]}" for sym in arguments]
         lines += [f"{names[sym]} = {printer.doprint(e)}" for sym, e in temporaries
                   if sym not in hoist]
-        lines += [f"{target} = {printer.doprint(e)}" for target, e in results]
+        exprs = [printer.doprint(e) for e in results]
     except CodegenError as exc:
         raise CodegenError(f"Cannot generate code for {what}: {exc}") from exc
     local = [names[sym] for sym in arguments] + [names[sym] for sym, _ in temporaries
                                                  if sym not in hoist]
-    return local, lines
+    return local, lines, exprs
 
 
 def _prepare_body(g: GroupSpec, temporaries, hoist: set, hoisted_index: dict
@@ -206,27 +207,18 @@ def render_batch(spec: KernelSpec, signals: Sequence[BatchSignal],
     groups = []
     poff = coff = hoff = 0
     for gi, g in enumerate(spec.groups):
-        results = [("_sr_dy[_sr_i]" if j == 0 else f"_sr_dy[{j} * _sr_n + _sr_i]",
-                    sympy.sympify(d)) for j, d in enumerate(g.derivatives)]
         constants = {sym for p, sym in zip(g.params, g.param_symbols) if p not in driven[gi]}
         hoist = _hoisted(g.temporaries, constants)
         index = {sym: j for j, sym in enumerate(s for s, _ in g.temporaries if s in hoist)}
-        local, lines = _body(g, g.temporaries, results, f"the equations of group {g.name!r}",
-                             hoist, index)
+        local, lines, exprs = _body(g, g.temporaries, [sympy.sympify(d) for d in g.derivatives],
+                                    f"the equations of group {g.name!r}", hoist, index)
         plocal, plines = _prepare_body(g, g.temporaries, hoist, index)
-        # the Euler step fused into the loop: ys = y + dt * f(t, y), the arithmetic of
-        # ys = y + dt * k1 with k1 = f(t, y) rounded to a double first (C evaluates doubles in
-        # double precision on the platforms compiled for, FLT_EVAL_METHOD == 0)
-        k = len(lines) - len(results)
-        euler = [f"_sr_ys[{at}] = _sr_y[{at}] + _sr_dt * ({line.split(' = ', 1)[1]})"
-                 for at, line in zip(("_sr_i" if j == 0 else f"{j} * _sr_n + _sr_i"
-                                      for j in range(len(results))), lines[k:])]
-        elocal, elines = local, lines[:k] + euler
+        at = ["_sr_i" if j == 0 else f"{j} * _sr_n + _sr_i" for j in range(len(exprs))]
         groups.append({"index": gi, "n": g.n, "yoff": g.offsets[0] if g.offsets else 0,
                        "poff": poff, "coff": coff, "hoff": hoff, "n_cins": len(g.cins),
-                       "locals": local, "body": lines, "n_hoisted": len(hoist),
+                       "locals": local, "lines": lines, "n_hoisted": len(hoist),
+                       "results": list(zip(at, exprs)),
                        "prepare_locals": plocal, "prepare": plines,
-                       "euler_locals": elocal, "euler": elines,
                        "comment": f"group {g.name!r}: states {', '.join(g.states)}"})
         poff += len(g.params) * g.n
         coff += len(g.cins) * g.n
