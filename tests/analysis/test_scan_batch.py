@@ -179,6 +179,9 @@ def test_memory_and_method_errors_of_the_batch_path():
     with pytest.raises(ModelDefinitionError, match=r"chunk_size=2 needs at least 8\.\d KiB of "
                        r"working memory per chunk, more than max_memory=4\.9 KiB"):
         scan(QIF, {"eta": [-5.0, -4.0]}, max_memory=5000, chunk_size=2, **kw)
+    with pytest.raises(ValueError, match="n_threads must be None .* or a positive integer, "
+                                         "got 0"):
+        scan(QIF, {"eta": [-5.0]}, t_end=0.1, dt=1e-3, n_threads=0)
     with pytest.raises(ModelDefinitionError, match="noise= needs the 'euler' or 'heun' method"):
         scan(QIF, {"eta": [-5.0]}, t_end=0.1, dt=1e-3, method="rk4", noise={"v": 0.1})
 

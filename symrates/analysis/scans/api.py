@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ...config import check_n_threads
 from ...errors import IntegrationError, ModelDefinitionError
 from ...frontend.parsing import TIME
 from ...ir.build import build
@@ -66,6 +67,7 @@ def _prepare(model: Any, *, n_sets: int, swept: Sequence[str], t_end: Any, dt: A
              backend: str, n_threads: int | None, nperseg: Any, max_memory: Any,
              chunk_size: Any, n_parallel: int, keep_final: bool) -> tuple[Plan, dict]:
     system = build(model)
+    n_threads = check_n_threads(n_threads)      # a bad value is an error now, not per chunk
     if method not in SOLVERS:
         raise ModelDefinitionError(
             f"Unknown method {method!r} for the scan of {system.name!r}; choose one of "

@@ -182,6 +182,17 @@ class BatchRunner:
     def run(self, chunk_key: tuple[int, ...], set_keys: list[tuple[int, ...]],
             values: Mapping[str, np.ndarray], y0_sets: np.ndarray | None = None,
             progress: Callable[[float], None] | None = None) -> dict[str, Any]:
+        """Run one chunk: ``set_keys`` name its sets (they seed their noise), ``values`` hold
+        the swept parameters per set, ``y0_sets`` optional initial states ``(n, n_states)``.
+
+        Returns ``{"obs": {(signal, statistic): (n, units)}, "traj": {}, "final": (n,
+        n_states) or None}`` as :meth:`symrates.analysis.scans.engine.Runner.run` does.
+
+        Raises
+        ------
+        IntegrationError
+            If some set's state became non-finite (``.chunk_sets`` lists their positions).
+        """
         plan, prog = self.plan, self.program
         n = len(set_keys)
         seeds = set_seeds(plan.entropy, set_keys) if plan.noise else None
