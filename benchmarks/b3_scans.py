@@ -56,11 +56,14 @@ def _scan_case(M: int, backend: str, n_threads: int | None, repeat: int) -> dict
 
     t_import = time.perf_counter() - t0
 
+    cpu = []
+
     def once():
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         sc = scan("montbrio.QIF", {"eta": _grid(M)}, t_end=T_END, dt=DT, window=WINDOW,
                   params={"J": 15.0, "Delta": 1.0, "tau": 1.0}, observables={"r": "mean"},
                   backend=backend, n_threads=n_threads, progress=False)
+        cpu.append(time.process_time() - c)
         return time.perf_counter() - t, sc
 
     first, sc = once()
@@ -68,6 +71,10 @@ def _scan_case(M: int, backend: str, n_threads: int | None, repeat: int) -> dict
     r = sc["r"]
     return {"import_s": t_import, "first_call_s": first,
             "repeat_call_s": statistics.median(again) if again else None,
+            "repeat_calls_s": again, "engine": sc.attrs.get("engine"),
+            # CPU time of all threads (a loaded machine inflates wall times, not this)
+            "repeat_cpu_s": statistics.median(cpu[1:]) if again else None,
+            "load_average": os.getloadavg()[0],
             "chunks": sc.attrs["n_chunks"], "chunk_size": sc.attrs["chunk_size"],
             "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "checksum": [float(r.mean()), float(r[0]), float(r[-1])]}
@@ -165,7 +172,8 @@ def main(argv: list[str] | None = None) -> None:
     env = {**ENV, "SYMRATES_CACHE_DIR": cache}
     back = ["--backend", args.backend]
     for M in args.M or SIZES:
-        reps = 1 if M >= 100_000 else args.repeat
+        reps = args.repeat
+        numpy_reps = 1 if M >= 100_000 else args.repeat     # the numpy loop takes ~30 s there
         with tempfile.TemporaryDirectory(prefix="symrates-b3-cold-") as cold_dir:
             cold = _child(["--case", "scan", str(M), "none", "--repeat", "0", *back],
                           {**ENV, "SYMRATES_CACHE_DIR": cold_dir})
@@ -177,7 +185,13 @@ def main(argv: list[str] | None = None) -> None:
             "case": "B3", "M": M, "backend": args.backend, "repeat": reps,
             "cold_call_s": cold["first_call_s"], "warm_first_call_s": warm["first_call_s"],
             "warm_repeat_call_s": warm["repeat_call_s"], "import_s": warm["import_s"],
-            "chunks": warm["chunks"], "chunk_size": warm["chunk_size"],
+            "engine": warm["engine"], "chunks": warm["chunks"], "chunk_size": warm["chunk_size"],
+            "threads_1_calls_s": one["repeat_calls_s"], "threads_2_calls_s": two["repeat_calls_s"],
+            "threads_1_cpu_s": one["repeat_cpu_s"], "threads_2_cpu_s": two["repeat_cpu_s"],
+            # the fastest call: the least disturbed by other jobs on a shared machine
+            "threads_1_min_s": min(one["repeat_calls_s"]), "threads_2_min_s": min(
+                two["repeat_calls_s"]),
+            "load_average_1min": two["load_average"],
             "peak_mb": warm["peak_mb"], "threads_1_s": one["repeat_call_s"],
             "threads_2_s": two["repeat_call_s"],
             "two_threads_not_slower": two["repeat_call_s"] <= 1.05 * one["repeat_call_s"],
@@ -191,7 +205,7 @@ def main(argv: list[str] | None = None) -> None:
         if M >= 100_000:
             row["target_run_le_1s"] = warm["repeat_call_s"] <= TARGET_RUN_M100000_S
         if not args.no_numpy_loop:
-            peer = _child(["--case", "numpy", str(M), "--repeat", str(reps)])
+            peer = _child(["--case", "numpy", str(M), "--repeat", str(numpy_reps)])
             row.update({
                 "numpy_loop_s": peer["run_s"], "numpy_loop_peak_mb": peer["peak_mb"],
                 "ratio_vs_numpy_loop": peer["run_s"] / warm["repeat_call_s"],

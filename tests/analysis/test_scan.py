@@ -36,6 +36,8 @@ def test_scan_equals_simulate_of_each_set(backend):
               observables=["mean", "std", "min", "max", "final"], max_memory=3000,
               backend=backend)
     assert sc.shape == (5, 3) and sc.attrs["n_chunks"] == 4
+    # backend="auto" runs the chunks in the batch kernel, "numpy" as networks through simulate
+    assert sc.attrs["engine"] == ("batch" if backend == "auto" else "simulate")
     for i, eta in enumerate(etas):
         for j, J in enumerate(Js):
             res = sr.simulate(QIF, t_end, dt=1e-3, method="euler", backend=backend,
@@ -153,6 +155,7 @@ def test_jansen_rit_dominant_frequency_is_alpha():
     """REFERENCES.md §1a: the alpha cycle at p = 220 is near 10.9 Hz (settled cycle)."""
     sc = scan("jansen_rit.JR6", {"p": [220.0]}, t_end=6.0, dt=1e-4, window=0.5, sampling=1e-3,
               observables={"v_pc": ["frequency", "power", "std"]})
+    assert sc.attrs["engine"] == "batch"
     assert abs(sc["v_pc", "frequency"][0] - 10.9) <= 0.2
     assert sc["v_pc", "power"][0] > 0 and sc["v_pc", "std"][0] > 0.5
 

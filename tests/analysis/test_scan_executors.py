@@ -45,6 +45,8 @@ def test_dask_local_cluster_gives_identical_numbers():
                  observables={"v_pc": ["mean", "std", "frequency"]}, seed=7, chunk_size=1)
     local = scan(QIF, GRID, chunk_size=5, **KW)
     local_jr = scan("jansen_rit.JR6", jr, **jr_kw)
+    # the QIF scan runs in the batch kernel, the JR6 scan (random_inputs) through simulate
+    assert local.attrs["engine"] == "batch" and local_jr.attrs["engine"] == "simulate"
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster, \
             distributed.Client(cluster) as client:

@@ -9,12 +9,15 @@ from typing import Any
 
 import numpy as np
 
+from ...config import check_n_threads
 from ...errors import IntegrationError, ModelDefinitionError
 from ...frontend.parsing import TIME
 from ...ir.build import build
 from ...ir.network import network
+from ...runtime.batch import ACC_ROWS
 from ...runtime.integrate import step_count
 from ...runtime.solvers import SOLVERS
+from .batched import program_for
 from .engine import Plan, recorded_paths, release, runner
 from .execute import (
     Chunk,
@@ -64,6 +67,7 @@ def _prepare(model: Any, *, n_sets: int, swept: Sequence[str], t_end: Any, dt: A
              backend: str, n_threads: int | None, nperseg: Any, max_memory: Any,
              chunk_size: Any, n_parallel: int, keep_final: bool) -> tuple[Plan, dict]:
     system = build(model)
+    n_threads = check_n_threads(n_threads)      # a bad value is an error now, not per chunk
     if method not in SOLVERS:
         raise ModelDefinitionError(
             f"Unknown method {method!r} for the scan of {system.name!r}; choose one of "
@@ -98,8 +102,19 @@ def _prepare(model: Any, *, n_sets: int, swept: Sequence[str], t_end: Any, dt: A
             f"nperseg={nperseg}. Lengthen the window or t_end, or sample more often."
         )
 
-    # -- memory, per parameter set ------------------------------------------------------------
     units = {s.name: signal_units(system, s) for s in signals}
+    prog = program_for(system, signals, method=method, backend=backend, kept=kept,
+                       inputs=shared, random_inputs=rand)
+    if prog is not None:
+        return _prepare_batch(
+            system, prog, signals, units, n_sets=n_sets, n_steps=n_steps, dt=dt, t_end=t_end,
+            stride=stride, window=window, window_start=window_start, n_window=n_window,
+            nperseg=nperseg, spectral=spectral, method=method, backend=backend,
+            n_threads=n_threads, seed=seed, fixed=fixed, u0=u0, shared=shared, sigma=sigma,
+            max_memory=max_memory, chunk_size=chunk_size, n_parallel=n_parallel,
+            keep_final=keep_final)
+
+    # -- memory, per parameter set ------------------------------------------------------------
     driven = set(shared) | set(rand)
     outputs = recorded_paths(system, signals, driven)
     copies = {p: system.locate(base_path(p))[0].copies for p in outputs}
@@ -178,7 +193,60 @@ def _prepare(model: Any, *, n_sets: int, swept: Sequence[str], t_end: Any, dt: A
         "system": system, "signals": signals, "units": units, "n_samples": n_samples,
         "attrs": {"t_end": float(t_end), "dt": dt, "method": method, "window": window,
                   "sampling": stride * dt, "seed": plan.entropy, "chunk_size": B,
-                  "nperseg": nperseg if spectral else None, "backend": backend},
+                  "nperseg": nperseg if spectral else None, "backend": backend,
+                  "engine": "simulate"},
+    }
+    return plan, info
+
+
+def _prepare_batch(system, prog, signals, units, *, n_sets, n_steps, dt, t_end, stride, window,
+                   window_start, n_window, nperseg, spectral, method, backend, n_threads, seed,
+                   fixed, u0, shared, sigma, max_memory, chunk_size, n_parallel,
+                   keep_final) -> tuple[Plan, dict]:
+    """The plan of a scan whose chunks run in the batch kernel: one run of ``n_steps`` per
+    chunk, statistics accumulated in the kernel; the chunk size is bounded by the memory of
+    the per-set statistics, states and parameters, and the window's samples of the signals
+    whose spectrum is asked for."""
+    rows = prog.n_rows             # the module observes every state and every expression
+    spec_rows = sum(max(units[s.name], 1) for s in spectral)
+    per_set = 8 * (ACC_ROWS * rows + spec_rows * n_window + 3 * system.n_states
+                   + 2 * prog.n_params + 4)
+    limit = available_memory() // 4 if max_memory is None else positive_int(max_memory,
+                                                                              "max_memory")
+    budget = min(limit, BLOCK_BYTES)
+    if chunk_size is None:
+        if per_set > budget:
+            raise ModelDefinitionError(
+                f"One parameter set of the scan of {system.name!r} needs "
+                f"{format_bytes(per_set)} of working memory (the window's {n_window} samples "
+                f"of the signals whose spectrum is asked for), more than "
+                f"{format_bytes(budget)}. Sample less often (sampling=), shorten the window, or "
+                f"raise max_memory."
+            )
+        B = min(n_sets, max(1, math.ceil(n_sets / n_parallel)), int(budget // per_set))
+    else:
+        B = min(positive_int(chunk_size, "chunk_size"), n_sets)
+        if B * per_set > max(budget, limit):
+            raise ModelDefinitionError(
+                f"chunk_size={chunk_size} needs at least {format_bytes(B * per_set)} of working "
+                f"memory per chunk, more than max_memory={format_bytes(limit)}; use a smaller "
+                f"chunk_size or raise max_memory."
+            )
+    plan = Plan(
+        token=uuid.uuid4().hex, payload=None, copies=B, method=method, dt=dt, n_steps=n_steps,
+        stride=stride, window_start=window_start, segments=((0, n_steps, True),),
+        backend=backend, n_threads=n_threads, entropy=entropy(seed), nperseg=nperseg,
+        params=fixed, y0=u0, inputs=shared, random_inputs={}, noise=sigma, keep=(),
+        keep_final=keep_final, batch_source=prog.source,
+    )
+    runner(plan, (system, None, signals))
+    info = {
+        "system": system, "signals": signals, "units": units,
+        "n_samples": n_steps // stride + 1,
+        "attrs": {"t_end": float(t_end), "dt": dt, "method": method, "window": window,
+                  "sampling": stride * dt, "seed": plan.entropy, "chunk_size": B,
+                  "nperseg": nperseg if spectral else None, "backend": backend,
+                  "engine": "batch"},
     }
     return plan, info
 
@@ -230,10 +298,15 @@ def scan(
 ) -> ScanResult:
     """Simulate a model for every parameter set of a grid and reduce each run to observables.
 
-    A chunk of ``B`` parameter sets runs as **one** simulation of ``network(model, B)``: ``B``
-    uncoupled copies whose parameters are run-time arrays, so the model is built once (per
-    process) and never per value. Only the window (the last ``window`` fraction of ``t_end``) is
-    sampled, in blocks that fit ``max_memory``, and only the variables the observables need.
+    A chunk of ``B`` parameter sets runs in **one** compiled batch kernel
+    (:mod:`symrates.runtime.batch`): ``B`` copies of the model with per-copy parameter arrays,
+    integrated in parallel over copies with the whole time loop in each thread, and the
+    statistics of the window (the last ``window`` fraction of ``t_end``) accumulated in the
+    kernel, so memory grows with ``B``, not with ``B`` times the time (see docs/scans.md).
+    Where the batch kernel does not apply (``backend="numpy"``, delays, adaptive methods,
+    ``record=``, ``random_inputs=``, callable inputs, signals of algebraic variables fed by
+    couplings) a chunk runs as one simulation of ``network(model, B)``, sampling only the
+    window, in blocks that fit ``max_memory``. ``result.attrs["engine"]`` says which ran.
 
     Parameters
     ----------
@@ -288,9 +361,14 @@ def scan(
         and must return ``n_steps`` values (``rng.normal``/``rng.uniform`` continue the stream).
     noise : mapping, optional
         ``{state path: sigma}`` (``sigma * dW``, as in :func:`symrates.simulate`; needs
-        ``method="euler"`` or ``"heun"``). The noise of a chunk is drawn for all of its copies
-        at once, so it depends on ``seed`` *and* on the chunking: give ``chunk_size`` to get the
-        same numbers with and without an executor.
+        ``method="euler"`` or ``"heun"``). In the batch kernel (``attrs["engine"] ==
+        "batch"``) every set draws its own stream, from ``seed`` and its grid index
+        (:func:`symrates.runtime.batch.set_seeds`): ``simulate(..., seed=set_seeds(seed,
+        [(i,)])[0])`` of set ``i`` alone gives the same numbers, whatever the chunking. On the
+        ``simulate`` path (``backend="numpy"``, delays, adaptive methods, ``record=``) the noise
+        of a chunk is drawn for all of its copies at once, so it depends on ``seed`` *and* on
+        the chunking: give ``chunk_size`` to get the same numbers with and without an
+        executor.
     seed : int, optional
         Root seed of ``noise`` and ``random_inputs`` (default: fresh entropy, kept in
         ``result.attrs["seed"]``).

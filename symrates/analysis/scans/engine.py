@@ -115,6 +115,8 @@ class Plan:
     noise: Mapping[str, Any] | None = None
     keep: tuple[str, ...] = ()
     keep_final: bool = False
+    #: the source of the batch kernel when chunks run in it (see .batched), else None
+    batch_source: str | None = None
 
 
 class _Shifted:
@@ -357,16 +359,23 @@ _RUNNERS: OrderedDict[str, Runner] = OrderedDict()
 _MAX_RUNNERS = 4
 
 
-def runner(plan: Plan, parts: tuple | None = None) -> Runner:
+def runner(plan: Plan, parts: tuple | None = None) -> Any:
     """The runner of ``plan``, made once per process: from ``parts`` ``(unit, batch, signals)``
-    where the plan is made, else from the plan's payload (in executor workers)."""
+    where the plan is made, else from the plan's payload (in executor workers). A plan with a
+    batch source gets a :class:`~symrates.analysis.scans.batched.BatchRunner` (``batch`` is
+    then None), else a :class:`Runner` of the ``B``-copy network."""
     r = _RUNNERS.get(plan.token)
     if r is None:
         if parts is None:
             if plan.payload is None:
                 raise RuntimeError("a scan plan without payload reached another process")
             parts = pickle.loads(plan.payload)
-        r = Runner(plan, *parts)
+        if plan.batch_source is not None:
+            from .batched import BatchRunner
+
+            r = BatchRunner(plan, parts[0], parts[2])
+        else:
+            r = Runner(plan, *parts)
         _RUNNERS[plan.token] = r
         while len(_RUNNERS) > _MAX_RUNNERS:
             _RUNNERS.popitem(last=False)
@@ -385,6 +394,9 @@ def ship(plan: Plan) -> None:
     if plan.payload is not None:
         return
     r = runner(plan)
+    if plan.batch_source is not None:     # lowered and rendered here; workers load the module
+        plan.payload = dumps((r.unit, None, r.signals))
+        return
     # lower (and, for a compiled backend, build) here once, so that every worker evaluates the
     # same expressions and loads the same cached module
     simulate(r.batch, plan.dt, dt=plan.dt, method="euler", backend=plan.backend,
