@@ -28,14 +28,21 @@ import sys
 import tempfile
 import time
 
-MODELS = ("jansen_rit.JRC", "montbrio.QIF")
+#: B4's models: the JRC circuit, the QIF mean field, and a Wilson-Cowan network of three E-I
+#: populations coupled E -> P all-to-all ("wc3", built in the child).
+MODELS = ("jansen_rit.JRC", "montbrio.QIF", "wc3")
 
 _CHILD = r"""
 import json, sys, time
 t0 = time.perf_counter()
 import symrates as sr
 t1 = time.perf_counter()
-system = sr.build(sys.argv[1])
+if sys.argv[1] == "wc3":
+    import numpy as np
+    W = 0.5 * (np.ones((3, 3)) - np.eye(3))
+    system = sr.build(sr.network("wilson_cowan.WC", 3, couplings=[sr.Coupling("E", "P", W)]))
+else:
+    system = sr.build(sys.argv[1])
 t2 = time.perf_counter()
 from symrates.runtime.compiled import kernel_module, kernel_source
 kernel_source(system)

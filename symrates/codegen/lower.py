@@ -9,7 +9,6 @@ arithmetic only, never in structure.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -35,7 +34,12 @@ def _cse(exprs, prefix: str):
 
 @dataclass(frozen=True, eq=False)
 class GroupSpec:
-    """One group, lowered: inputs ``(t, states, params, cins)`` → ``derivatives``."""
+    """One group, lowered: inputs ``(t, states, params, cins)`` → ``derivatives``.
+
+    ``rhs`` are the derivatives as built; :attr:`temporaries` and :attr:`derivatives` are their
+    common-subexpression-eliminated form, computed on first use (only code generation and the
+    numpy functions need it, not packing a run).
+    """
 
     name: str
     n: int
@@ -46,8 +50,21 @@ class GroupSpec:
     param_symbols: tuple[sympy.Symbol, ...]
     cins: tuple[str, ...]
     cin_symbols: tuple[sympy.Symbol, ...]
-    temporaries: tuple[tuple[sympy.Symbol, sympy.Expr], ...]
-    derivatives: tuple[sympy.Expr, ...]
+    rhs: tuple[sympy.Expr, ...]
+
+    @cached_property
+    def _reduced(self):
+        return _cse(self.rhs, "_sr_t")
+
+    @property
+    def temporaries(self) -> tuple[tuple[sympy.Symbol, sympy.Expr], ...]:
+        """Common subexpressions ``(symbol, expression)`` in evaluation order."""
+        return self._reduced[0]
+
+    @property
+    def derivatives(self) -> tuple[sympy.Expr, ...]:
+        """The derivatives in terms of the arguments and the temporaries."""
+        return self._reduced[1]
 
     @property
     def arguments(self) -> tuple[sympy.Symbol, ...]:
@@ -65,29 +82,62 @@ class CouplingSpec:
     ``dexpr = sum_v d(expr)/d(x_v) * dx_v/dt + d(expr)/dt``, in the source group's symbols plus
     ``rate_symbols`` (one per source state, standing for its derivative). ``delay_expr`` is set
     for the couplings that stand for ``x(t - d)`` in equations: the delay of each unit is that
-    expression of the group's parameters, evaluated when a run is set up.
+    expression of the group's parameters, evaluated when a run is set up. As for groups, the
+    reduced forms (:attr:`temporaries`, :attr:`expr`, :attr:`dtemporaries`, :attr:`dexpr`)
+    are computed on first use from ``source_expr``.
     """
 
     source: int
     target: int
     target_cin: str
-    temporaries: tuple[tuple[sympy.Symbol, sympy.Expr], ...]
-    expr: sympy.Expr
+    source_expr: sympy.Expr
     indptr: np.ndarray
     indices: np.ndarray
     weights: np.ndarray
     delays: np.ndarray | None
     spreads: np.ndarray | None
     shape: tuple[int, int]
+    #: the source group's state symbols and one symbol per state for its derivative
+    state_symbols: tuple[sympy.Symbol, ...] = ()
     rate_symbols: tuple[sympy.Symbol, ...] = ()
-    dtemporaries: tuple[tuple[sympy.Symbol, sympy.Expr], ...] = ()
-    dexpr: sympy.Expr | None = None
     delay_expr: sympy.Expr | None = None
 
     @property
     def delayed(self) -> bool:
         """Whether the source values are read from a history (some edge has a delay)."""
         return self.delays is not None
+
+    @cached_property
+    def _reduced(self):
+        return _cse([self.source_expr], "_sr_s")
+
+    @property
+    def temporaries(self) -> tuple[tuple[sympy.Symbol, sympy.Expr], ...]:
+        return self._reduced[0]
+
+    @property
+    def expr(self) -> sympy.Expr:
+        """The source expression in terms of the source group's arguments and temporaries."""
+        return self._reduced[1][0]
+
+    @cached_property
+    def _rate(self):
+        if not self.delayed:
+            return (), None
+        rate = sympy.diff(self.source_expr, TIME)
+        for x, r in zip(self.state_symbols, self.rate_symbols):
+            rate = rate + sympy.diff(self.source_expr, x) * r
+        temps, (rate,) = _cse([rate], "_sr_r")
+        return temps, rate
+
+    @property
+    def dtemporaries(self) -> tuple[tuple[sympy.Symbol, sympy.Expr], ...]:
+        return self._rate[0]
+
+    @property
+    def dexpr(self) -> sympy.Expr | None:
+        """For a delayed coupling, the time derivative of the source (chain rule)."""
+        return self._rate[1]
 
 
 @dataclass(frozen=True, eq=False)
@@ -99,26 +149,10 @@ class KernelSpec:
     couplings: tuple[CouplingSpec, ...]
     n_states: int
 
-    @cached_property
-    def structure_key(self) -> str:
-        """Hash of the structure only (expressions, argument lists, which couplings exist).
 
-        Sizes, weights, delays, parameter values, inputs and initial states are run-time data
-        and do not enter the key.
-        """
-        h = hashlib.sha256()
-        for g in self.groups:
-            h.update(repr((g.states, [s.name for s in g.arguments], g.temporaries,
-                           g.derivatives)).encode())
-        for c in self.couplings:
-            h.update(repr((c.source, c.target, c.target_cin, c.temporaries, c.expr,
-                           c.delays is not None, c.spreads is not None, c.dtemporaries,
-                           c.dexpr)).encode())
-        return h.hexdigest()
-
-
-def _rates(group, expr: sympy.Expr, what: str):
-    """The chain-rule time derivative of a delayed source expression (see CouplingSpec)."""
+def _rates(group, expr: sympy.Expr, what: str) -> dict:
+    """The fields of a delayed coupling's time derivative (see CouplingSpec): checks that the
+    delayed expression reads no coupled input."""
     bad = sorted(str(s) for s in expr.free_symbols & set(group.cin.values()))
     if bad:
         raise CodegenError(
@@ -127,12 +161,9 @@ def _rates(group, expr: sympy.Expr, what: str):
             "interpolated with its time derivative). Delay a state, or the source variable "
             "of that input, instead."
         )
-    rate_symbols = tuple(sympy.Symbol(f"_sr_rate:{s}", real=True) for s in group.states)
-    rate = sympy.diff(expr, TIME)
-    for s, r in zip(group.states, rate_symbols):
-        rate = rate + sympy.diff(expr, group.symbols[s]) * r
-    temps, (rate,) = _cse([rate], "_sr_r")
-    return rate_symbols, temps, rate
+    return {"state_symbols": tuple(group.symbols[s] for s in group.states),
+            "rate_symbols": tuple(sympy.Symbol(f"_sr_rate:{s}", real=True)
+                                  for s in group.states)}
 
 
 def _identity(n: int):
@@ -160,15 +191,12 @@ def _equation_delays(system: SymbolicSystem, g, gi: int):
                 f"The delay of {atom} in {system.name!r} depends on {sorted(map(str, free))}; "
                 "a delay may depend on parameters only."
             )
-        temps, (expr,) = _cse([inner], "_sr_s")
-        rate_symbols, dtemps, dexpr = _rates(g, inner, what)
         indptr, indices, weights = _identity(g.n)
         couplings.append(CouplingSpec(
-            source=gi, target=gi, target_cin=name, temporaries=temps, expr=expr,
+            source=gi, target=gi, target_cin=name, source_expr=inner,
             indptr=indptr, indices=indices, weights=weights,
             delays=_delay_values(atom.delay, g, {p: g.param_values[p] for p in g.parameters}),
-            spreads=None, shape=(g.n, g.n), rate_symbols=rate_symbols, dtemporaries=dtemps,
-            dexpr=dexpr, delay_expr=atom.delay,
+            spreads=None, shape=(g.n, g.n), delay_expr=atom.delay, **_rates(g, inner, what),
         ))
     subs = {atom: names[f"{PAST}{j}"] for j, atom in enumerate(found)}
     return tuple(e.xreplace(subs) for e in g.rhs), names, couplings
@@ -205,7 +233,6 @@ def lower(system: SymbolicSystem) -> KernelSpec:
             offset += g.n
         rhs, pasts, own = _equation_delays(system, g, gi)
         couplings += own
-        temps, derivs = _cse(rhs, "_sr_t")
         groups.append(GroupSpec(
             name=g.name,
             n=g.n,
@@ -216,25 +243,20 @@ def lower(system: SymbolicSystem) -> KernelSpec:
             param_symbols=tuple(g.param_symbols[p] for p in g.parameters),
             cins=(*g.cin, *pasts),
             cin_symbols=(*g.cin.values(), *pasts.values()),
-            temporaries=temps,
-            derivatives=derivs,
+            rhs=tuple(rhs),
         ))
     for c in system.couplings:
-        temps, (expr,) = _cse([c.expr], "_sr_s")
         W = c.weights
         extra = {}
         if c.delays is not None:
-            src = system.group(c.source)
-            rate_symbols, dtemps, dexpr = _rates(
-                src, c.expr, f"The delayed coupling {c.source}/{c.source_var} -> "
-                             f"{c.target}/{c.target_var} of {system.name!r}")
-            extra = dict(rate_symbols=rate_symbols, dtemporaries=dtemps, dexpr=dexpr)
+            extra = _rates(system.group(c.source), c.expr,
+                           f"The delayed coupling {c.source}/{c.source_var} -> "
+                           f"{c.target}/{c.target_var} of {system.name!r}")
         couplings.append(CouplingSpec(
             source=index[c.source],
             target=index[c.target],
             target_cin=c.target_var,
-            temporaries=temps,
-            expr=expr,
+            source_expr=c.expr,
             indptr=np.asarray(W.indptr, dtype=np.int64),
             indices=np.asarray(W.indices, dtype=np.int64),
             weights=np.asarray(W.data, dtype=float),
@@ -244,8 +266,7 @@ def lower(system: SymbolicSystem) -> KernelSpec:
             **extra,
         ))
     for spec in (*groups, *couplings):
-        exprs = [e for _, e in spec.temporaries]
-        exprs += list(spec.derivatives) if isinstance(spec, GroupSpec) else [spec.expr]
+        exprs = spec.rhs if isinstance(spec, GroupSpec) else [spec.source_expr]
         for e in exprs:
             if e.has(Delay):
                 raise CodegenError(

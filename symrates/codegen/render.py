@@ -41,7 +41,8 @@ TEMPLATE = "kernel.pyx.j2"
 
 
 class _TemplateCache(jinja2.FileSystemBytecodeCache):
-    """Compiled templates kept beside the kernels: compiling kernel.pyx.j2 costs ~40 ms of
+    """Compiled templates kept beside the kernels (in ``<cache>/_sr_templates``): compiling
+    kernel.pyx.j2 costs ~40 ms of
     every process start. A cache that cannot be read or written only costs that time."""
 
     def load_bytecode(self, bucket) -> None:
@@ -63,7 +64,9 @@ def _environment() -> jinja2.Environment:
 
     cache = None
     try:
-        directory = Config.default().cache_dir / "templates"
+        from ..compile.cache import TEMPLATES_DIR
+
+        directory = Config.default().cache_dir / TEMPLATES_DIR
         directory.mkdir(parents=True, exist_ok=True)
         cache = _TemplateCache(str(directory))
     except (OSError, ValueError):

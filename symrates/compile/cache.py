@@ -45,6 +45,11 @@ logger = logging.getLogger(__name__)
 
 #: Every file and directory the cache creates starts with this prefix.
 KERNEL_PREFIX = "_sr_kernel_"
+#: Generated sources kept so that a new process need not render them again (removed by
+#: clear_cache with the kernels).
+SOURCE_PREFIXES = ("_sr_source_", "_sr_batch_")
+#: The directory of the compiled Jinja2 templates (see symrates.codegen.render).
+TEMPLATES_DIR = "_sr_templates"
 #: Temporary build directories (inside the cache dir) start with this prefix.
 BUILD_PREFIX = "_sr_build_"
 #: Hex digits of the key in the module name.
@@ -164,7 +169,8 @@ def clear_cache(config: Config | None = None) -> int:
     """Delete every compiled kernel (and its ``.pyx``) from the cache directory.
 
     Only files and build directories that symrates created (names starting with
-    ``_sr_kernel_`` or ``_sr_build_``) are removed; other files in the directory are left
+    ``_sr_kernel_`` or ``_sr_build_``, the kept generated sources ``_sr_source_`` and
+    ``_sr_batch_``, and the compiled templates in ``_sr_templates``) are removed; other files in the directory are left
     alone, and so are builds in progress. Modules already loaded in running processes stay
     usable; the next run in this process loads or compiles afresh.
 
@@ -203,6 +209,13 @@ def clear_cache(config: Config | None = None) -> int:
                 continue
             shutil.rmtree(entry, ignore_errors=True)
             removed += 1
+        elif name == TEMPLATES_DIR and entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+            removed += 1
+        elif name.startswith(SOURCE_PREFIXES) and entry.is_file():
+            with contextlib.suppress(FileNotFoundError):
+                entry.unlink()
+                removed += 1
         elif name.startswith(KERNEL_PREFIX) and entry.is_file():
             if name.endswith(".lock") and _locked(entry):
                 continue

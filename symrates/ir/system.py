@@ -197,6 +197,21 @@ class SymbolicSystem:
         object.__setattr__(self, "couplings", tuple(self._order_couplings(self.couplings)))
 
     # -- structure -----------------------------------------------------------------------------
+    def structure_fingerprint(self) -> str:
+        """What generated code depends on: equations, names, sizes and which couplings exist
+        (and whether they are delayed); not parameter values, initial states, weights or delay
+        values. Cheap (no lowering), so a model built again finds its generated source."""
+        if "fingerprint" not in self._cache:
+            parts = [self.name]
+            for g in self.groups:
+                parts.append(repr((g.name, g.nodes, g.copies, g.states, g.derivatives,
+                                   g.algebraic, g.parameters, tuple(g.cin), tuple(g.symbols))))
+            for c in self.couplings:
+                parts.append(repr((c.source, c.source_var, c.expr, c.target, c.target_var,
+                                   c.weights.shape, c.has_delays)))
+            self._cache["fingerprint"] = "\n".join(parts)
+        return self._cache["fingerprint"]
+
     def group(self, name: str) -> Group:
         for g in self.groups:
             if g.name == name:

@@ -153,7 +153,9 @@ def test_clear_cache_removes_kernels_only_and_forces_a_rebuild(tmp_path, monkeyp
     sr.simulate(model, 1.0, dt=0.01, method="euler", backend="cython")
     kernels = [p for p in tmp_path.iterdir() if p.name.startswith("_sr_kernel_")]
     assert {p.suffix for p in kernels} >= {".so", ".pyx"}
-    assert clear_cache() == len(kernels)
+    sources = [p for p in tmp_path.iterdir() if p.name.startswith("_sr_source_")]
+    assert len(sources) == 1        # the generated source, kept for the next process
+    assert clear_cache() == len(kernels) + len(sources)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
     before = STATS.snapshot()
     sr.simulate(model, 1.0, dt=0.01, method="euler", backend="cython")

@@ -57,20 +57,10 @@ def _module_signals(system: SymbolicSystem, signals: Sequence[Signal]) -> list[t
 
 
 def fingerprint(system: SymbolicSystem) -> str:
-    """What the batch module of ``system`` depends on: equations, names, sizes and which
-    couplings exist; not parameter values, initial states or coupling weights (run-time data,
-    which :meth:`BatchProgram.run` takes from the system it is given). Cheap, unlike lowering,
-    so a repeated scan of a model built again finds its program without lowering it again."""
-    if "batch_fingerprint" not in system._cache:
-        parts = [system.name]
-        for g in system.groups:
-            parts.append(repr((g.name, g.nodes, g.copies, g.states, g.derivatives, g.algebraic,
-                               g.parameters, tuple(g.cin), tuple(g.symbols))))
-        for c in system.couplings:
-            parts.append(repr((c.source, c.source_var, c.expr, c.target, c.target_var,
-                               c.weights.shape, c.has_delays)))
-        system._cache["batch_fingerprint"] = "\n".join(parts)
-    return system._cache["batch_fingerprint"]
+    """What the batch module of ``system`` depends on
+    (:meth:`SymbolicSystem.structure_fingerprint`): cheap, unlike lowering, so a repeated scan
+    of a model built again finds its program without lowering it again."""
+    return system.structure_fingerprint()
 
 
 @functools.cache
