@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import operator
 import functools
+import operator
 import os
 from dataclasses import dataclass
 from pathlib import Path

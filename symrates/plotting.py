@@ -73,3 +73,25 @@ def add_legend(ax: Axes, *, max_entries: int = MAX_LEGEND_ENTRIES) -> bool:
         return False
     ax.legend(loc="best", fontsize="small")
     return True
+
+
+def plot_by_stability(ax: Axes, xs, ys, stable, *, color=None, label=None, first: bool = True,
+                      **kwargs):
+    """Draw ``ys`` over ``xs`` solid where ``stable`` and dashed elsewhere, one colour.
+
+    Consecutive pieces share their end points so the curve has no gaps. Returns the colour
+    used and whether the label is still to be drawn (``first``), for the next curve of the
+    same branch.
+    """
+    start = 0
+    n = len(stable)
+    for i in range(1, n + 1):
+        if i == n or stable[i] != stable[start]:
+            stop = min(i + 1, n)
+            (line,) = ax.plot(xs[start:stop], ys[start:stop], color=color,
+                              linestyle="-" if stable[start] else "--",
+                              label=label if first else None, **kwargs)
+            color = line.get_color()
+            first = False
+            start = i
+    return color, first

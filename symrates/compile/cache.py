@@ -170,7 +170,8 @@ def clear_cache(config: Config | None = None) -> int:
 
     Only files and build directories that symrates created (names starting with
     ``_sr_kernel_`` or ``_sr_build_``, the kept generated sources ``_sr_source_`` and
-    ``_sr_batch_``, and the compiled templates in ``_sr_templates``) are removed; other files in the directory are left
+    ``_sr_batch_``, and the compiled templates in ``_sr_templates``) are removed; other files
+    in the directory are left
     alone, and so are builds in progress. Modules already loaded in running processes stay
     usable; the next run in this process loads or compiles afresh.
 

@@ -1,8 +1,8 @@
 """Circuit templates → groups and couplings (DESIGN.md §1).
 
-A circuit is flattened into a graph of node instances (:class:`CircuitGraph`). Node instances with identical
-structure become one :class:`~symrates.ir.system.Group` with one unit per instance; every set of
-template edges between the same pair of (group, variable) becomes one
+A circuit is flattened into a graph of node instances (:class:`CircuitGraph`). Node instances
+with identical structure become one :class:`~symrates.ir.system.Group` with one unit per
+instance; every set of template edges between the same pair of (group, variable) becomes one
 :class:`~symrates.ir.system.Coupling` with a sparse weight matrix. Edges that carry an
 :class:`EdgeTemplate` become a node instance of their own (its operators run once per edge), wired
 ``source → edge input`` (with the edge's delay) and ``edge output → target`` (with its weight).

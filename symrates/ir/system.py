@@ -10,7 +10,6 @@ analysis. Nothing on the simulation path needs the flattened view.
 from __future__ import annotations
 
 import graphlib
-
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property

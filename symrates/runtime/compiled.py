@@ -27,8 +27,8 @@ import logging
 import os
 import secrets
 import weakref
-from pathlib import Path
 from collections.abc import Mapping
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -42,6 +42,7 @@ from symrates.compile.openmp import effective_threads
 from symrates.config import Config
 from symrates.errors import CompilationError, ModelDefinitionError
 from symrates.ir.system import SymbolicSystem
+from symrates.runtime.history import delay_lines
 from symrates.runtime.integrate import (
     _diverged,
     _initial_state,
@@ -49,13 +50,13 @@ from symrates.runtime.integrate import (
     _sample_stride,
     step_count,
 )
-from symrates.runtime.history import delay_lines
 from symrates.runtime.problem_numpy import ProblemSetup, lowered
 from symrates.runtime.rng import _key
 from symrates.runtime.solvers import Diffusion
 
-__all__ = ["COMPILED_METHODS", "PARALLEL_MIN_WORK", "DENSE_MIN_DENSITY", "is_dense", "not_compiled", "kernel_source",
-           "kernel_module", "CompiledProblem", "thread_plan", "threads_for", "integrate_compiled"]
+__all__ = ["COMPILED_METHODS", "PARALLEL_MIN_WORK", "DENSE_MIN_DENSITY", "is_dense",
+           "not_compiled", "kernel_source", "kernel_module", "CompiledProblem", "thread_plan",
+           "threads_for", "integrate_compiled"]
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +100,8 @@ def not_compiled(system: SymbolicSystem, *, method: str, noise: Any,
 def _generator_hash() -> str:
     """A hash of what generates kernel sources: the lowering, printer, renderer and template."""
     from symrates.codegen import lower as lower_mod
-    from symrates.codegen import printer, render as render_mod
+    from symrates.codegen import printer
+    from symrates.codegen import render as render_mod
 
     h = hashlib.sha256(__version__.encode())
     for module in (lower_mod, printer, render_mod):

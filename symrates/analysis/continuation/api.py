@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -132,21 +131,8 @@ def continuation(
         raise ModelDefinitionError(
             f"direction={direction!r} is not known; use one of {', '.join(_DIRECTIONS)}."
         )
-    opts = Options(
-        ds=0.01 if ds is None else float(ds),
-        ds_min=1e-9 if ds_min is None else float(ds_min),
-        ds_max=0.02 if ds_max is None else float(ds_max),
-        max_steps=2000 if max_steps is None else int(max_steps),
-        max_angle=math.radians(float(max_angle)),
-        tol=float(tol),
-    )
-    if not 0 < opts.ds_min <= opts.ds <= opts.ds_max:
-        raise ModelDefinitionError(
-            f"Step sizes must satisfy 0 < ds_min <= ds <= ds_max; got ds_min = {opts.ds_min}, "
-            f"ds = {opts.ds}, ds_max = {opts.ds_max}."
-        )
-    if opts.max_steps < 1:
-        raise ModelDefinitionError(f"max_steps must be at least 1, got {max_steps}.")
+    opts = Options.make(ds=ds, ds_min=ds_min, ds_max=ds_max, max_steps=max_steps,
+                        max_angle=max_angle, tol=tol)
     slots = [ps.slots(p) for p in paths]
     full = tuple(system.resolve(p, what="parameter") for p in paths)
     if len(full) == 2 and full[0] == full[1]:

@@ -298,7 +298,7 @@ class Branch:
         >>> [t.get_text() for t in ax.texts]
         ['HB', 'HB']
         """
-        from ...plotting import axes
+        from ...plotting import axes, plot_by_stability
 
         ax = axes(ax)
         xs = self.values(x) if x is not None else self.values(self.parameters[0])
@@ -315,17 +315,7 @@ class Branch:
         color = kwargs.pop("color", None)
         label = kwargs.pop("label", None)
         stable = np.asarray(self.stable, dtype=bool)
-        start = 0
-        first = True
-        for i in range(1, len(self) + 1):
-            if i == len(self) or stable[i] != stable[start]:
-                stop = min(i + 1, len(self))
-                (line,) = ax.plot(xs[start:stop], ys[start:stop], color=color,
-                                  linestyle="-" if stable[start] else "--",
-                                  label=label if first else None, **kwargs)
-                color = line.get_color()
-                first = False
-                start = i
+        color, _ = plot_by_stability(ax, xs, ys, stable, color=color, label=label, **kwargs)
         for sp in self.special_points:
             ax.plot(xs[sp.index], ys[sp.index], "o", color=color, markersize=5,
                     markeredgecolor="k", markeredgewidth=0.6)

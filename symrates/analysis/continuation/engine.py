@@ -37,7 +37,7 @@ import numpy as np
 from scipy import sparse
 from scipy.sparse.linalg import splu
 
-from ...errors import ConvergenceError
+from ...errors import ConvergenceError, ModelDefinitionError
 
 __all__ = ["Options", "Point", "Event", "Curve", "run", "ContinuationError"]
 
@@ -67,6 +67,33 @@ class Options:
     max_angle: float = math.radians(10.0)
     tol: float = 1e-10
     max_newton: int = 8
+
+    @classmethod
+    def make(cls, *, ds, ds_min, ds_max, max_steps, max_angle, tol,
+             default_ds_max: float = 0.02, default_max_steps: int = 2000) -> Options:
+        """Options from the user's arguments (None: the default), checked.
+
+        Raises
+        ------
+        ModelDefinitionError
+            If the step sizes are not ``0 < ds_min <= ds <= ds_max`` or ``max_steps < 1``.
+        """
+        opts = cls(
+            ds=0.01 if ds is None else float(ds),
+            ds_min=1e-9 if ds_min is None else float(ds_min),
+            ds_max=default_ds_max if ds_max is None else float(ds_max),
+            max_steps=default_max_steps if max_steps is None else int(max_steps),
+            max_angle=math.radians(float(max_angle)),
+            tol=float(tol),
+        )
+        if not 0 < opts.ds_min <= opts.ds <= opts.ds_max:
+            raise ModelDefinitionError(
+                f"Step sizes must satisfy 0 < ds_min <= ds <= ds_max; got ds_min = "
+                f"{opts.ds_min}, ds = {opts.ds}, ds_max = {opts.ds_max}."
+            )
+        if opts.max_steps < 1:
+            raise ModelDefinitionError(f"max_steps must be at least 1, got {max_steps}.")
+        return opts
 
 
 @dataclass

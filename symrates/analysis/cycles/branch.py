@@ -222,7 +222,7 @@ class CycleBranch(Branch):
         >>> len(ax.lines)    # equilibria: stable, unstable, the HB marker; cycles: max, min
         5
         """
-        from ...plotting import axes
+        from ...plotting import axes, plot_by_stability
 
         ax = axes(ax)
         if x is not None and self.system.resolve(x) != self.parameters[0]:
@@ -249,16 +249,8 @@ class CycleBranch(Branch):
         stable = np.asarray(self.stable, dtype=bool)
         first = True
         for ys in curves:
-            start = 0
-            for i in range(1, len(self) + 1):
-                if i == len(self) or stable[i] != stable[start]:
-                    stop = min(i + 1, len(self))
-                    (line,) = ax.plot(xs[start:stop], ys[start:stop], color=color,
-                                      linestyle="-" if stable[start] else "--",
-                                      label=label if first else None, **kwargs)
-                    color = line.get_color()
-                    first = False
-                    start = i
+            color, first = plot_by_stability(ax, xs, ys, stable, color=color, label=label,
+                                             first=first, **kwargs)
         for sp in self.special_points:
             ax.plot(xs[sp.index], curves[0][sp.index], "s", color=color, markersize=5,
                     markeredgecolor="k", markeredgewidth=0.6)

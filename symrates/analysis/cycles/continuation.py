@@ -45,21 +45,9 @@ def continue_cycles(system, ps, path: str, slots: tuple[int, ...], base: np.ndar
                     max_period: float | None) -> CycleBranch:
     """Periodic orbits of ``system`` in the parameter ``path`` from ``start`` (a Hopf or PD
     :class:`SpecialPoint`, or a :class:`PeriodicOrbit`)."""
-    opts = Options(
-        ds=0.01 if ds is None else float(ds),
-        ds_min=1e-9 if ds_min is None else float(ds_min),
-        ds_max=0.1 if ds_max is None else float(ds_max),
-        max_steps=500 if max_steps is None else int(max_steps),
-        max_angle=math.radians(float(max_angle)),
-        tol=float(tol),
-    )
-    if not 0 < opts.ds_min <= opts.ds <= opts.ds_max:
-        raise ModelDefinitionError(
-            f"Step sizes must satisfy 0 < ds_min <= ds <= ds_max; got ds_min = {opts.ds_min}, "
-            f"ds = {opts.ds}, ds_max = {opts.ds_max}."
-        )
-    if opts.max_steps < 1:
-        raise ModelDefinitionError(f"max_steps must be at least 1, got {max_steps}.")
+    opts = Options.make(ds=ds, ds_min=ds_min, ds_max=ds_max, max_steps=max_steps,
+                        max_angle=max_angle, tol=tol, default_ds_max=0.1,
+                        default_max_steps=500)
     ntst = NTST if ntst is None else int(ntst)
     ncol = NCOL if ncol is None else int(ncol)
     if ntst < 4 or ncol < 2:
