@@ -196,3 +196,16 @@ def test_edge_delay_shorter_than_dt_names_the_coupling():
     with pytest.raises(SymratesError, match=r"The delay 0.001 of the coupling 'LI' -> 'LI'/"
                                             r"'li/I_ext' of 'chain' is shorter than the step"):
         sr.simulate(two_leaky_chain(delay=1e-3), 1.0, dt=0.01, method="rk4")
+
+
+def test_a_scan_of_a_delayed_model_equals_each_simulation():
+    # a scan may split a run into a transient and window pieces; a delayed model must not be
+    # split (it would restart from a constant history)
+    taus = [0.5, 1.0, 1.5]
+    sc = sr.scan(DDE, {"tau": taus}, t_end=5.0, dt=0.01, method="rk4",
+                 observables={"x": ["final", "mean"]})
+    for i, tau in enumerate(taus):
+        res = sr.simulate(DDE, 5.0, dt=0.01, method="rk4", params={"tau": tau})
+        assert sc["x", "final"][i] == pytest.approx(res["x"][-1], rel=1e-12, abs=1e-15)
+        window = res["x"][res.t >= 4.5]
+        assert sc["x", "mean"][i] == pytest.approx(window.mean(), rel=1e-9, abs=1e-12)

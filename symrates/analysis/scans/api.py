@@ -126,7 +126,9 @@ def _prepare(model: Any, *, n_sets: int, swept: Sequence[str], t_end: Any, dt: A
                                                                               "max_memory")
     budget = min(limit, BLOCK_BYTES)
     explicit_t = any(e.has(TIME) for g in system.groups for e in g.rhs)
-    whole = bool(kept) or explicit_t
+    # a run split into segments restarts from the last state: t would restart, and a delayed
+    # model would lose its history, so such runs are one segment
+    whole = bool(kept) or explicit_t or system.has_delays
     n_samples = n_steps // stride + 1
     if kept:
         total = 8 * n_sets * n_samples * sum(max(units[k], 1) for k in kept)
@@ -144,7 +146,8 @@ def _prepare(model: Any, *, n_sets: int, swept: Sequence[str], t_end: Any, dt: A
     fit = int(budget // per_set)
     if chunk_size is None:
         if fit < 1:
-            why = ("the whole run is recorded (record= or a model with explicit t)" if whole
+            why = ("the whole run is recorded (record=, or a model with explicit t or delays)"
+                   if whole
                    else "the window is recorded in blocks")
             raise ModelDefinitionError(
                 f"One parameter set of the scan of {system.name!r} needs "
