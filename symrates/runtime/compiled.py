@@ -64,10 +64,12 @@ logger = logging.getLogger(__name__)
 COMPILED_METHODS = ("euler", "heun", "rk4")
 #: Methods that take ``noise`` (Euler–Maruyama, stochastic Heun), as in the numpy reference.
 NOISE_METHODS = ("euler", "heun")
-#: Work per stage (states + coupling non-zeros) below which a run stays serial: opening the
-#: parallel region and one barrier per stage cost more than the work saved (measured on the
-#: JRC network: see docs/compiled_engine.md).
-PARALLEL_MIN_WORK = 10_000
+#: Work per stage below which a run stays serial: the barriers of a parallel run (a few per
+#: step, each ~1-3 us on this kind of machine) cost more than the work saved. Work counts a
+#: state as 3 (its equations and the sigmoid-like sources of its unit), a sparse non-zero as 1
+#: and a dense entry as 1/6 (a vectorised dot product); measured on the JRC network, see
+#: docs/compiled_engine.md.
+PARALLEL_MIN_WORK = 45_000
 #: A coupling whose weight matrix has at least this fraction of non-zeros runs as a dense
 #: row-major product (a vectorised dot product per row) instead of CSR: no index loads, half the
 #: bytes per entry at density 1 (measured crossover on B2's JRC network: docs/compiled_engine.md).
@@ -238,7 +240,8 @@ def _packed(spec: Any, real: np.dtype) -> dict:
         "arrays": arrays, "yoff": yoff, "poff": arrays["poff"],
         "n_c": max(sum(len(g.cins) * g.n for g in groups), 1),
         "n_s": 2 * max(sum(src_sizes), 1),    # two copies, alternating by stage
-        "nnz": sum(len(i) for i in indices),
+        "nnz": sum(len(i) for i, o in zip(indices, doff) if o < 0),
+        "dense_entries": dense_size,
         "dense_couplings": tuple(ci for ci, o in enumerate(doff) if o >= 0),
     }
     per_spec[real] = out
@@ -331,8 +334,8 @@ class CompiledProblem:
         }
         self._n_inputs = len(dst)
         self._yoff = static["yoff"]
-        #: states + coupling non-zeros: the work of one stage (decides the thread count)
-        self.work = setup.n_states + static["nnz"]
+        #: the work of one stage, which decides the thread count (see PARALLEL_MIN_WORK)
+        self.work = 3 * setup.n_states + static["nnz"] + static["dense_entries"] // 6
         #: indices of the couplings that run as dense products
         self.dense_couplings = static["dense_couplings"]
         self._n_input_rows = inputs.shape[0] if tables else 0
@@ -420,8 +423,8 @@ def threads_for(problem: CompiledProblem, n_threads: int | None) -> int:
     """The number of threads a run of ``problem`` uses for a requested ``n_threads``.
 
     ``None`` means ``Config.default().n_threads`` (``$SYMRATES_NUM_THREADS``), else all usable
-    cores. 1 when the module was built without OpenMP, or when the work per stage (states plus
-    coupling non-zeros) is below :data:`PARALLEL_MIN_WORK`; else
+    cores. 1 when the module was built without OpenMP, or when the work per stage
+    (``CompiledProblem.work``) is below :data:`PARALLEL_MIN_WORK`; else
     :func:`~symrates.compile.openmp.effective_threads`, at most the size of the largest group.
     """
     if n_threads is None:

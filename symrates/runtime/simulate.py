@@ -163,9 +163,9 @@ def simulate(
     n_threads : int, optional
         Threads of the compiled engine (default: ``$SYMRATES_NUM_THREADS``, else all usable
         cores, limited by ``OMP_NUM_THREADS``). Systems with less work per
-        stage than ``symrates.runtime.compiled.PARALLEL_MIN_WORK`` (states + coupling
-        non-zeros) run serially; results are bit-identical for any thread count. Ignored by
-        the numpy reference.
+        stage than ``symrates.runtime.compiled.PARALLEL_MIN_WORK`` (3 per state, 1 per sparse
+        coupling non-zero, 1/6 per dense entry) run serially; results are bit-identical for
+        any thread count. Ignored by the numpy reference.
     rtol, atol : float
         Tolerances of adaptive methods.
     progress : bool

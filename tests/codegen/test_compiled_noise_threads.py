@@ -201,7 +201,7 @@ def test_fewer_openmp_threads_than_asked_for_runs_serially(parallel, tmp_path):
 
 @pytest.mark.parametrize("precision", ["float64", "float32"])
 def test_dense_network_is_bit_identical_for_1_and_2_threads(precision):
-    n = 400
+    n = 600
     rng = np.random.default_rng(9)
     W = rng.uniform(size=(n, n))
     np.fill_diagonal(W, 0.0)

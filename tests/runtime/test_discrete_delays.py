@@ -149,7 +149,7 @@ def test_delayed_network_is_bit_identical_for_1_and_2_threads():
     from symrates.runtime.compiled import CompiledProblem, kernel_module, threads_for
     from symrates.runtime.problem_numpy import ProblemSetup
 
-    system = sr.build(_b1_delayed(400, seed=2))
+    system = sr.build(_b1_delayed(700, seed=2))
     problem = CompiledProblem(ProblemSetup(system), kernel_module(system))
     if threads_for(problem, 2) != 2:
         pytest.skip("kernels are built without OpenMP here")
