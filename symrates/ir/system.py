@@ -211,6 +211,30 @@ class SymbolicSystem:
             self._cache["fingerprint"] = "\n".join(parts)
         return self._cache["fingerprint"]
 
+    def state_from(self, values: Mapping[str, Any], option: str = "y0") -> np.ndarray:
+        """The declared initial state with the states named in ``values`` replaced.
+
+        ``option`` names the argument the mapping came from (e.g. ``"y0"``, or
+        ``"start= of 'FHN'"``), for the error message.
+
+        Raises
+        ------
+        ModelDefinitionError
+            If a path is not a state.
+        """
+        y = self.initial_state.copy()
+        where = "" if repr(self.name) in option else f" of {self.name!r}"
+        for path, value in values.items():
+            full = self.resolve(path, what="state")
+            if full not in self.layout:
+                raise ModelDefinitionError(
+                    f"{option} names {path!r}, which is not a state{where}. States: "
+                    f"{', '.join(self.states[:8])}."
+                )
+            _, _, off, length = self.layout[full]
+            y[off:off + length] = value
+        return y
+
     def group(self, name: str) -> Group:
         for g in self.groups:
             if g.name == name:

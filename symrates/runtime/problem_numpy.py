@@ -178,17 +178,7 @@ class ProblemSetup:
         if y is None:
             return self.system.initial_state.copy()
         if isinstance(y, Mapping):
-            out = self.system.initial_state.copy()
-            for path, value in y.items():
-                full = self.system.resolve(path)
-                if full not in self.system.layout:
-                    raise ModelDefinitionError(
-                        f"y0 of {self.system.name!r} names {path!r}, which is not a state. "
-                        f"States: {', '.join(self.system.states[:8])}."
-                    )
-                _, _, off, length = self.system.layout[full]
-                out[off:off + length] = value
-            return out
+            return self.system.state_from(y, "y0")
         arr = np.array(y, dtype=float).reshape(-1)
         if arr.shape != (self.n_states,):
             raise ModelDefinitionError(

@@ -238,17 +238,7 @@ def _state(system: SymbolicSystem, ps: ParametricSystem, start: Any) -> np.ndarr
     if isinstance(start, (FixedPoint, SpecialPoint)):
         return np.array(start.y, dtype=float)
     if isinstance(start, Mapping):
-        y = system.initial_state.copy()
-        for path, value in start.items():
-            full = system.resolve(path)
-            if full not in system.layout:
-                raise ModelDefinitionError(
-                    f"start= of {system.name!r} names {path!r}, which is not a state. States: "
-                    f"{', '.join(system.states[:8])}."
-                )
-            _, _, off, length = system.layout[full]
-            y[off:off + length] = value
-        return y
+        return system.state_from(start, f"start= of {system.name!r}")
     y = np.array(start, dtype=float).reshape(-1) if start is not None else None
     if y is None or y.shape != (ps.n,):
         raise ModelDefinitionError(

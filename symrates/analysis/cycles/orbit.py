@@ -236,16 +236,7 @@ def _start_state(system: SymbolicSystem, guess: Any) -> np.ndarray:
     if guess is None:
         return y
     if isinstance(guess, Mapping):
-        for path, value in guess.items():
-            full = system.resolve(path)
-            if full not in system.layout:
-                raise ModelDefinitionError(
-                    f"guess= of {system.name!r} names {path!r}, which is not a state. States: "
-                    f"{', '.join(system.states[:8])}."
-                )
-            _, _, off, length = system.layout[full]
-            y[off:off + length] = value
-        return y
+        return system.state_from(guess, "guess=")
     raise ModelDefinitionError(
         f"guess= must be None, a {{path: value}} state or a SimulationResult of "
         f"{system.name!r}; got {type(guess).__name__}."

@@ -166,16 +166,7 @@ def initial_state(system: SymbolicSystem, y0: Any) -> np.ndarray | None:
     if y0 is None:
         return None
     if isinstance(y0, Mapping):
-        y = system.initial_state.copy()
-        for path, value in y0.items():
-            full = system.resolve(path, what="state")
-            if full not in system.layout:
-                raise ModelDefinitionError(
-                    f"y0 names {path!r}, which is not a state of {system.name!r}. States: "
-                    f"{', '.join(system.states[:8])}."
-                )
-            _g, _v, off, length = system.layout[full]
-            y[off:off + length] = value
+        y = system.state_from(y0, "y0")
     else:
         y = np.array(y0, dtype=float).reshape(-1)
         if y.shape != (system.n_states,):
