@@ -205,7 +205,11 @@ def effective_threads(requested: int | None) -> int:
 
 
 def _compiler_command(cc: str | None) -> tuple[str, ...]:
-    raw = cc or os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
+    return _split_command(cc or os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")
+
+
+@functools.lru_cache(maxsize=16)
+def _split_command(raw: str) -> tuple[str, ...]:
     return tuple(shlex.split(raw))
 
 

@@ -7,6 +7,7 @@ any unambiguous *suffix* of whole parts works (``"v"``, ``"rpo_e/v"``, ``"pc/rpo
 from __future__ import annotations
 
 import difflib
+import functools
 from collections.abc import Iterable, Sequence
 
 from ..errors import ModelDefinitionError
@@ -21,6 +22,7 @@ def join(*parts: str) -> str:
     return SEP.join(p for p in parts if p)
 
 
+@functools.lru_cache(maxsize=4096)
 def split(path: str) -> tuple[str, ...]:
     """Split a path into its parts (empty parts are dropped)."""
     return tuple(p for p in path.strip().split(SEP) if p)
