@@ -35,9 +35,10 @@ RESERVED_PREFIX = "_sr_"
 #: Integer powers ``|e| <= MAX_EXPANDED_POWER`` are printed as products.
 MAX_EXPANDED_POWER = 4
 
-#: Functions printed as ``libc.math`` calls (sympy class name → C name).
+#: Functions printed as ``libc.math`` calls (sympy class name → C name), except ``exp``: the
+#: kernels' own ``_sr_exp`` (``templates/_sr_math.h``), which loops can vectorise.
 _MATH_FUNCTIONS = {
-    "Abs": "fabs", "exp": "exp", "log": "log", "sqrt": "sqrt",
+    "Abs": "fabs", "exp": "_sr_exp", "log": "log", "sqrt": "sqrt",
     "sin": "sin", "cos": "cos", "tan": "tan", "asin": "asin", "acos": "acos", "atan": "atan",
     "atan2": "atan2", "sinh": "sinh", "cosh": "cosh", "tanh": "tanh", "asinh": "asinh",
     "acosh": "acosh", "atanh": "atanh", "floor": "floor", "ceiling": "ceil", "erf": "erf",
@@ -66,7 +67,7 @@ class CythonPrinter(C99CodePrinter):
     >>> x, lam = sympy.symbols("x lambda")
     >>> p = CythonPrinter({x: "_sr_x0", lam: "_sr_p0"})
     >>> p.doprint(x**2 / lam + sympy.exp(-x) * sympy.pi)
-    'M_PI*exp(-_sr_x0) + (_sr_x0*_sr_x0)/_sr_p0'
+    'M_PI*_sr_exp(-_sr_x0) + (_sr_x0*_sr_x0)/_sr_p0'
     """
 
     printmethod = "_cython"

@@ -50,16 +50,19 @@ from symrates.compile.openmp import _compiler_command, probe_compiler, resolve_o
 from symrates.config import Config
 from symrates.errors import CompilationError
 
-__all__ = ["BASE_CFLAGS", "toolchain", "kernel_path", "is_cached", "load_kernel"]
+__all__ = ["BASE_CFLAGS", "toolchain", "kernel_path", "is_cached", "load_kernel",
+           "vector_flags", "with_vector_flags"]
 
 logger = logging.getLogger(__name__)
 
 #: Compiler flags of every kernel, before ``Config.cflags`` (default ``-O3``). They do not
 #: change results: no ``-ffast-math``, no FMA contraction (``-ffp-contract=off``, so results
 #: match the numpy reference also with ``-march=native``); ``-fno-math-errno`` only lets the
-#: compiler treat libm calls as pure (errno is never read).
+#: compiler treat libm calls as pure (errno is never read), and ``-fno-trapping-math`` lets it
+#: compute both sides of a conditional expression, as vector code does (floating-point
+#: exception flags are never read).
 BASE_CFLAGS = ("-fPIC", "-fwrapv", "-fno-strict-aliasing", "-DNDEBUG", "-ffp-contract=off",
-               "-fno-math-errno")
+               "-fno-math-errno", "-fno-trapping-math")
 #: Seconds allowed for one Cython or compiler call.
 TIMEOUT = 900.0
 #: Lines of tool output quoted in an error message (all of it is in ``.output``).
@@ -96,6 +99,52 @@ def _versions() -> dict[str, str]:
     import numpy
 
     return {"symrates": __version__, "cython": Cython.__version__, "numpy": numpy.__version__}
+
+
+def vector_flags() -> tuple[str, ...]:
+    """Compiler flags for the widest vectors this processor has (x86-64 only): AVX-512
+    (F, CD, VL, BW, DQ, as in x86-64-v4), else AVX2, else AVX, else none.
+
+    The generated loops are written so that these never change a result (see
+    :func:`with_vector_flags`). The sparse products are SSE2 code of their own, because the
+    gathers that wider vectors would bring are slower than scalar loads on AMD processors.
+    On this machine (AMD EPYC, AVX-512) B1 at N = 100 took 17.3 ms with AVX2 and 14.6 ms
+    with AVX-512, at N = 1000 (2 threads) 0.220 s and 0.204 s.
+    """
+    import platform
+
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return ()
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__ as features
+    except ImportError:  # numpy < 2
+        try:
+            from numpy.core._multiarray_umath import __cpu_features__ as features
+        except ImportError:
+            return ()
+    avx512 = ("AVX512F", "AVX512CD", "AVX512VL", "AVX512BW", "AVX512DQ")
+    if features.get("AVX2") and all(features.get(f) for f in avx512):
+        return ("-mavx2", *(f"-m{f.lower()}" for f in avx512))
+    if features.get("AVX2"):
+        return ("-mavx2",)
+    if features.get("AVX"):
+        return ("-mavx",)
+    return ()
+
+
+@functools.lru_cache(maxsize=16)
+def with_vector_flags(config: Config) -> Config:
+    """``config`` with :func:`vector_flags` added, unless its ``cflags`` already choose the
+    instruction set (``-march``, ``-mavx*``, ``-mno-avx*``).
+
+    Wider vectors change no result: every operation stays one IEEE double operation (no FMA
+    contraction, see :data:`BASE_CFLAGS`), only more of them run side by side, and the scalar
+    remainder of a loop computes exactly what the vector lanes compute.
+    """
+    extra = vector_flags()
+    if not extra or any(f.startswith(("-march", "-mavx", "-mno-avx")) for f in config.cflags):
+        return config
+    return config.with_(cflags=(*config.cflags, *extra))
 
 
 def _link_flags() -> tuple[str, ...]:

@@ -40,7 +40,7 @@ import scipy.sparse as sp
 import sympy
 
 from ..codegen.render_batch import BatchSignal, render_batch
-from ..compile.build import load_kernel
+from ..compile.build import load_kernel, with_vector_flags
 from ..compile.openmp import effective_threads
 from ..config import Config
 from ..errors import IntegrationError, ModelDefinitionError
@@ -63,26 +63,6 @@ MAX_TILE = 256
 #: Rows of the accumulator array per signal row: mean and m2 of the signal minus its first
 #: sample, min, max, last, first sample.
 ACC_ROWS = 6
-
-
-def vector_flags() -> tuple[str, ...]:
-    """Compiler flags for wider vectors that this processor supports (x86-64 AVX2 or AVX)."""
-    try:
-        from numpy._core._multiarray_umath import __cpu_features__ as features
-    except ImportError:  # numpy < 2
-        try:
-            from numpy.core._multiarray_umath import __cpu_features__ as features
-        except ImportError:
-            return ()
-    import platform
-
-    if platform.machine().lower() not in ("x86_64", "amd64"):
-        return ()
-    if features.get("AVX2"):
-        return ("-mavx2",)
-    if features.get("AVX"):
-        return ("-mavx",)
-    return ()
 
 
 class NotBatchable(ValueError):
@@ -247,12 +227,7 @@ class BatchProgram:
         :data:`symrates.compile.build.BASE_CFLAGS`), only more of them run side by side.
         """
         if self._module is None:
-            config = self.config
-            extra = vector_flags()
-            if extra and not any(f.startswith(("-march", "-mavx", "-mno-avx"))
-                                 for f in config.cflags):
-                config = config.with_(cflags=(*config.cflags, *extra))
-            self._module = load_kernel(self.source, config=config)
+            self._module = load_kernel(self.source, config=with_vector_flags(self.config))
         return self._module
 
     def threads(self, n_threads: int | None) -> int:

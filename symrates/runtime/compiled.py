@@ -36,7 +36,7 @@ import numpy as np
 
 from symrates._version import __version__
 from symrates.codegen.render import render
-from symrates.compile.build import load_kernel
+from symrates.compile.build import load_kernel, with_vector_flags
 from symrates.compile.cache import kernel_dir
 from symrates.compile.openmp import effective_threads
 from symrates.config import Config
@@ -76,6 +76,10 @@ PARALLEL_MIN_WORK = 45_000
 DENSE_MIN_DENSITY = 0.3
 #: ... and at most this many entries (the dense copy is held beside the CSR arrays).
 DENSE_MAX_ENTRIES = 16_000_000
+#: ... and at least this many source units: shorter rows are all remainder of the eight-way
+#: dot product, and a CSR row of one to three entries is cheaper (the edges inside one
+#: circuit, e.g. B1 at N = 1 went from 0.77 to X ms).
+DENSE_MIN_SOURCES = 16
 
 
 def not_compiled(system: SymbolicSystem, *, method: str, noise: Any,
@@ -100,7 +104,7 @@ def not_compiled(system: SymbolicSystem, *, method: str, noise: Any,
 
 @functools.cache
 def _generator_hash() -> str:
-    """A hash of what generates kernel sources: the lowering, printer, renderer and template."""
+    """A hash of what generates kernel sources: the lowering, printer, renderer and templates."""
     from symrates.codegen import lower as lower_mod
     from symrates.codegen import printer
     from symrates.codegen import render as render_mod
@@ -108,7 +112,11 @@ def _generator_hash() -> str:
     h = hashlib.sha256(__version__.encode())
     for module in (lower_mod, printer, render_mod):
         h.update(Path(module.__file__).read_bytes())
-    h.update((Path(render_mod.__file__).parent / "templates" / render_mod.TEMPLATE).read_bytes())
+    templates = Path(render_mod.__file__).parent / "templates"
+    for path in sorted(templates.iterdir()):     # the template and what it includes
+        if path.is_file():
+            h.update(path.name.encode())
+            h.update(path.read_bytes())
     return h.hexdigest()
 
 
@@ -169,7 +177,8 @@ def kernel_module(system: SymbolicSystem, *, config: Config | None = None,
     CompilationError
         If Cython or the C compiler fails.
     """
-    return load_kernel(kernel_source(system, precision), config=config)
+    return load_kernel(kernel_source(system, precision),
+                       config=with_vector_flags(config or Config.default()))
 
 
 def _offsets(lengths: list[int]) -> np.ndarray:
@@ -413,9 +422,10 @@ class CompiledProblem:
 
 def is_dense(c: Any, n_target: int, n_source: int) -> bool:
     """Whether a coupling runs as a dense product: undelayed, at least
-    :data:`DENSE_MIN_DENSITY` non-zeros and at most :data:`DENSE_MAX_ENTRIES` entries."""
+    :data:`DENSE_MIN_DENSITY` non-zeros, at most :data:`DENSE_MAX_ENTRIES` entries and at least
+    :data:`DENSE_MIN_SOURCES` source units."""
     entries = n_target * n_source
-    return (not c.delayed and 0 < entries <= DENSE_MAX_ENTRIES
+    return (not c.delayed and 0 < entries <= DENSE_MAX_ENTRIES and n_source >= DENSE_MIN_SOURCES
             and np.asarray(c.indices).size >= DENSE_MIN_DENSITY * entries)
 
 

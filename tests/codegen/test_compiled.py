@@ -3,8 +3,8 @@
 Every recorded sample of every variable is compared with ``rtol=1e-12``; samples where a variable
 crosses zero are compared with an absolute tolerance of ``1e-12`` times that variable's largest
 magnitude (a pure relative error is meaningless at a zero crossing). The two backends differ
-only in arithmetic: the order of terms within a sum, libm's ``exp`` against numpy's SIMD ``exp``,
-``x*x*x`` against ``pow(x, 3)``.
+only in arithmetic: the order of terms within a sum, the kernels' ``exp`` against numpy's SIMD
+``exp``, ``x*x*x`` against ``pow(x, 3)``.
 """
 
 import logging

@@ -1,0 +1,165 @@
+"""The arithmetic of the generated kernels that is ours rather than libm's or the compiler's:
+the branch-free ``exp`` that lets sigmoid loops vectorise, and the sparse product with its
+fixed order of partial sums. Both must be exact to the last bits claimed, and give the same
+bits in vector lanes and scalar remainders (so results never depend on where threads split
+a loop).
+"""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import symrates as sr
+from symrates.runtime.compiled import CompiledProblem, kernel_module
+from symrates.runtime.problem_numpy import ProblemSetup
+
+
+@pytest.fixture(scope="module")
+def module():
+    """A compiled kernel module (any model: every module carries the same exp)."""
+    return kernel_module(sr.build("wilson_cowan.WC_EI"))
+
+
+def _kernel_exp(module, x):
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    out = np.empty_like(x)
+    module.exp_values(x, out)
+    return out
+
+
+def _ulp_error(value, x):
+    """|value - exp(x)| in units in the last place of the exact result (long double ref)."""
+    exact = np.exp(x.astype(np.longdouble))
+    ulp = np.spacing(exact.astype(np.float64))
+    return np.abs((value.astype(np.longdouble) - exact) / ulp.astype(np.longdouble))
+
+
+def test_exp_is_within_1_03_ulp_over_the_whole_normal_range(module):
+    if np.finfo(np.longdouble).nmant < 63:
+        pytest.skip("needs an extended-precision long double as reference")
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.uniform(-708.3, 709.7, 400_000), rng.uniform(-20, 20, 400_000),
+                        rng.uniform(-1e-3, 1e-3, 50_000),
+                        # the edges of the reduction interval, where |r| is largest
+                        (np.arange(-1000, 1001) + 0.5) * np.log(2.0)])
+    x = x[(x > -708.3) & (x < 709.7)]
+    err = _ulp_error(_kernel_exp(module, x), x)
+    assert err.max() < 1.03, float(err.max())
+    assert err.mean() < 0.3
+
+
+def test_exp_special_values_follow_libm(module):
+    x = np.array([0.0, -0.0, 1.0, np.inf, -np.inf, np.nan, 709.78, 709.79, 710.0, 800.0,
+                  -745.2, -746.0, -1000.0, 1e308, -1e308])
+    got = _kernel_exp(module, x)
+    assert got[0] == 1.0 and got[1] == 1.0
+    assert got[2] == pytest.approx(np.e, rel=2.3e-16)
+    assert got[3] == np.inf and got[4] == 0.0 and np.isnan(got[5])
+    assert np.isfinite(got[6]) and got[6] == pytest.approx(np.exp(709.78), rel=3e-16)
+    assert np.all(got[7:10] == np.inf) and got[13] == np.inf
+    assert np.all(got[10:13] == 0.0) and got[14] == 0.0
+
+
+def test_exp_underflows_gradually_like_libm(module):
+    x = np.linspace(-745.0, -708.5, 2001)
+    got = _kernel_exp(module, x)
+    # subnormal results: within two of the smallest steps (the result is rounded twice)
+    np.testing.assert_array_less(np.abs(got - np.exp(x)), 3 * 4.95e-324 + 3e-16 * np.exp(x))
+    assert np.all(got > 0)
+
+
+def test_exp_gives_the_same_bits_in_vector_lanes_and_scalar_remainders(module):
+    x = np.random.default_rng(1).uniform(-50, 50, 1003)     # 1003: a scalar remainder
+    whole = _kernel_exp(module, x)
+    one_by_one = np.array([_kernel_exp(module, x[i:i + 1])[0] for i in range(len(x))])
+    shifted = _kernel_exp(module, x[3:])                     # other lanes for each element
+    np.testing.assert_array_equal(whole, one_by_one)
+    np.testing.assert_array_equal(whole[3:], shifted)
+
+
+def test_exp_rejects_arrays_of_different_length(module):
+    with pytest.raises(ValueError, match="exp_values: x and out differ in length"):
+        module.exp_values(np.zeros(3), np.zeros(4))
+
+
+def _summing_network(W):
+    """x_i' = sum_j W[i, j] x_j: the rhs is the coupling sum itself, bit for bit."""
+    unit = sr.OperatorTemplate("sum", ["x' = r_in"], {"x": "output(0.0)", "r_in": "input(0.0)"})
+    node = sr.NodeTemplate("S", [unit])
+    return sr.build(sr.network(node, W.shape[0], couplings=[
+        sr.Coupling("sum/x", "sum/r_in", W)]))
+
+
+def test_sparse_rows_of_every_length_sum_exactly_in_their_fixed_order():
+    # rows of 0 ... 40 entries (the short-row path, the 8- and 4-steps and the remainder),
+    # at a density that keeps the sparse product (below DENSE_MIN_DENSITY)
+    n = 205
+    rng = np.random.default_rng(2)
+    rows, cols = [], []
+    for i in range(n):
+        c = rng.choice(n, size=i % 41, replace=False)
+        rows += [i] * len(c)
+        cols += list(c)
+    values = rng.uniform(-1, 1, len(rows))
+    W = sp.csr_matrix((values, (rows, cols)), shape=(n, n))
+    system = _summing_network(W)
+    problem = CompiledProblem(ProblemSetup(system), kernel_module(system))
+    assert problem.dense_couplings == ()
+    x = rng.uniform(-1, 1, n)
+    got = problem.rhs(0.0, x, 0)
+
+    # the documented order: eight sums while eight entries remain, then sums 0-3 for four,
+    # the rest (or a whole row of fewer than four entries) into sum 0
+    expected = np.empty(n)
+    for i in range(n):
+        lo, hi = W.indptr[i], W.indptr[i + 1]
+        terms = W.data[lo:hi] * x[W.indices[lo:hi]]
+        if hi - lo < 4:
+            acc = 0.0
+            for term in terms:
+                acc += term
+            expected[i] = 0.0 + acc
+            continue
+        s = [0.0] * 8
+        e = 0
+        while e + 8 <= len(terms):
+            for m in range(8):
+                s[m] += terms[e + m]
+            e += 8
+        if e + 4 <= len(terms):
+            for m in range(4):
+                s[m] += terms[e + m]
+            e += 4
+        for term in terms[e:]:
+            s[0] += term
+        expected[i] = 0.0 + (((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7])))
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_allclose(got, W @ x, rtol=0, atol=1e-14)
+
+
+def test_rhs_refuses_an_output_that_overlaps_the_state():
+    system = _summing_network(np.ones((3, 3)) / 3)
+    problem = CompiledProblem(ProblemSetup(system), kernel_module(system))
+    y = np.ones(system.n_states)
+    with pytest.raises(ValueError, match="y and dy overlap in memory; pass a separate output"):
+        problem.kernel.rhs(0.0, y, y, 0)
+
+
+def test_the_stored_sources_key_covers_the_included_math_header(monkeypatch):
+    # a kept kernel source must not outlive a change of _sr_math.h, which the template includes
+    from pathlib import Path
+
+    from symrates.runtime import compiled
+
+    compiled._generator_hash.cache_clear()
+    before = compiled._generator_hash()
+    real = Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes", lambda self: real(self) + (
+        b"/* changed */" if self.name == "_sr_math.h" else b""))
+    compiled._generator_hash.cache_clear()
+    try:
+        assert compiled._generator_hash() != before
+    finally:
+        monkeypatch.undo()
+        compiled._generator_hash.cache_clear()
+    assert compiled._generator_hash() == before
