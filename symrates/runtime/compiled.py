@@ -77,8 +77,8 @@ DENSE_MIN_DENSITY = 0.3
 #: ... and at most this many entries (the dense copy is held beside the CSR arrays).
 DENSE_MAX_ENTRIES = 16_000_000
 #: ... and at least this many source units: shorter rows are all remainder of the eight-way
-#: dot product, and a CSR row of one to three entries is cheaper (the edges inside one
-#: circuit, e.g. B1 at N = 1 went from 0.77 to X ms).
+#: dot product, where a CSR row of one to three entries takes one multiply-add (the edges
+#: inside one circuit: at B1's N = 1 the tiny dense products were a fifth of the stage time).
 DENSE_MIN_SOURCES = 16
 
 
