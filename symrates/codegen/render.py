@@ -195,6 +195,7 @@ def render(spec: KernelSpec, precision: str = "float64") -> str:
     couplings = []
     rates = []
     first: dict = {}
+    filled: set = set()      # (group, coupled input) pairs a coupling already wrote this stage
     for ci, c in enumerate(spec.couplings):
         src, tgt = spec.groups[c.source], spec.groups[c.target]
         if c.target_cin not in tgt.cins:
@@ -232,7 +233,10 @@ def render(spec: KernelSpec, precision: str = "float64") -> str:
             "computes": computes,
             "values_from": values_from,
             "delayed": c.delayed,
+            # the first coupling into a coupled input assigns its sums (no pass zeroes them)
+            "assign": int((c.target, c.target_cin) not in filled),
         })
+        filled.add((c.target, c.target_cin))
     summary = (f"{len(spec.groups)} group(s) with {sum(len(g.states) for g in spec.groups)} "
                f"state variable(s) per unit, {len(spec.couplings)} coupling(s)")
     template = _environment().get_template(TEMPLATE)

@@ -51,7 +51,7 @@ from symrates.config import Config
 from symrates.errors import CompilationError
 
 __all__ = ["BASE_CFLAGS", "toolchain", "kernel_path", "is_cached", "load_kernel",
-           "vector_flags", "with_vector_flags"]
+           "vector_flags"]
 
 logger = logging.getLogger(__name__)
 
@@ -101,15 +101,17 @@ def _versions() -> dict[str, str]:
     return {"symrates": __version__, "cython": Cython.__version__, "numpy": numpy.__version__}
 
 
+@functools.lru_cache(maxsize=1)
 def vector_flags() -> tuple[str, ...]:
     """Compiler flags for the widest vectors this processor has (x86-64 only): AVX-512
     (F, CD, VL, BW, DQ, as in x86-64-v4), else AVX2, else AVX, else none.
 
-    The generated loops are written so that these never change a result (see
-    :func:`with_vector_flags`). The sparse products are SSE2 code of their own, because the
-    gathers that wider vectors would bring are slower than scalar loads on AMD processors.
-    On this machine (AMD EPYC, AVX-512) B1 at N = 100 took 17.3 ms with AVX2 and 14.6 ms
-    with AVX-512, at N = 1000 (2 threads) 0.220 s and 0.204 s.
+    :func:`toolchain` adds them to every kernel unless ``Config.cflags`` choose an instruction
+    set. The generated loops are written so that they never change a result. The sparse
+    products are SSE2 code of their own, because the gathers that wider vectors would bring
+    are slower than scalar loads on AMD processors. On this machine (AMD EPYC, AVX-512) B1 at
+    N = 100 took 17.3 ms with AVX2 and 14.6 ms with AVX-512, at N = 1000 (2 threads) 0.220 s
+    and 0.204 s.
     """
     import platform
 
@@ -132,19 +134,17 @@ def vector_flags() -> tuple[str, ...]:
     return ()
 
 
-@functools.lru_cache(maxsize=16)
-def with_vector_flags(config: Config) -> Config:
-    """``config`` with :func:`vector_flags` added, unless its ``cflags`` already choose the
-    instruction set (``-march``, ``-mavx*``, ``-mno-avx*``).
+def _isa_flags(cflags: tuple[str, ...]) -> tuple[str, ...]:
+    """:func:`vector_flags`, unless ``cflags`` already choose the instruction set (``-march``,
+    ``-mavx*``, ``-mno-avx*``).
 
     Wider vectors change no result: every operation stays one IEEE double operation (no FMA
     contraction, see :data:`BASE_CFLAGS`), only more of them run side by side, and the scalar
     remainder of a loop computes exactly what the vector lanes compute.
     """
-    extra = vector_flags()
-    if not extra or any(f.startswith(("-march", "-mavx", "-mno-avx")) for f in config.cflags):
-        return config
-    return config.with_(cflags=(*config.cflags, *extra))
+    if any(f.startswith(("-march", "-mavx", "-mno-avx")) for f in cflags):
+        return ()
+    return vector_flags()
 
 
 def _link_flags() -> tuple[str, ...]:
@@ -165,8 +165,9 @@ def toolchain(config: Config) -> dict[str, Any]:
     -------
     dict
         ``cc`` (the command), ``cc_version`` (first line of ``--version``), ``cython_args``,
-        ``cflags`` (all compile flags, include directories and the OpenMP flags of
-        :func:`~symrates.compile.openmp.resolve_openmp` included), ``ldflags`` (all link
+        ``cflags`` (all compile flags, include directories, the OpenMP flags of
+        :func:`~symrates.compile.openmp.resolve_openmp` and the processor's
+        :func:`vector_flags` included), ``ldflags`` (all link
         flags), ``versions`` (symrates, Cython, numpy), ``machine``, ``abi`` (the extension
         suffix, e.g. ``.cpython-311-x86_64-linux-gnu.so``) and ``python``.
 
@@ -190,7 +191,8 @@ def toolchain(config: Config) -> dict[str, Any]:
         "cc": list(command),
         "cc_version": _compiler_version(command),
         "cython_args": ["-3", "-I", get_include()],
-        "cflags": [*BASE_CFLAGS, *omp_cflags, *config.cflags, "-I", include],
+        "cflags": [*BASE_CFLAGS, *omp_cflags, *_isa_flags(config.cflags), *config.cflags,
+                   "-I", include],
         "ldflags": [*_link_flags(), *config.ldflags, *omp_ldflags],
         "versions": _versions(),
         "machine": platform.machine(),

@@ -40,7 +40,7 @@ import scipy.sparse as sp
 import sympy
 
 from ..codegen.render_batch import BatchSignal, render_batch
-from ..compile.build import load_kernel, with_vector_flags
+from ..compile.build import load_kernel
 from ..compile.openmp import effective_threads
 from ..config import Config
 from ..errors import IntegrationError, ModelDefinitionError
@@ -221,13 +221,14 @@ class BatchProgram:
     def module(self) -> ModuleType:
         """The compiled module (compiled, or loaded from the cache, on first use).
 
-        On x86-64 processors with AVX2 (AVX) the module is compiled with ``-mavx2``
-        (``-mavx``): the loops over copies then take four doubles at a time. This changes no
-        result: every operation is still one IEEE double operation (no FMA contraction, see
-        :data:`symrates.compile.build.BASE_CFLAGS`), only more of them run side by side.
+        Like every kernel it is compiled for the widest vectors of this processor
+        (:func:`symrates.compile.build.vector_flags`): the loops over copies then take four
+        or eight doubles at a time. This changes no result: every operation is still one IEEE
+        double operation (no FMA contraction, see :data:`symrates.compile.build.BASE_CFLAGS`),
+        only more of them run side by side.
         """
         if self._module is None:
-            self._module = load_kernel(self.source, config=with_vector_flags(self.config))
+            self._module = load_kernel(self.source, config=self.config)
         return self._module
 
     def threads(self, n_threads: int | None) -> int:

@@ -36,7 +36,7 @@ import numpy as np
 
 from symrates._version import __version__
 from symrates.codegen.render import render
-from symrates.compile.build import load_kernel, with_vector_flags
+from symrates.compile.build import load_kernel
 from symrates.compile.cache import kernel_dir
 from symrates.compile.openmp import effective_threads
 from symrates.config import Config
@@ -177,8 +177,7 @@ def kernel_module(system: SymbolicSystem, *, config: Config | None = None,
     CompilationError
         If Cython or the C compiler fails.
     """
-    return load_kernel(kernel_source(system, precision),
-                       config=with_vector_flags(config or Config.default()))
+    return load_kernel(kernel_source(system, precision), config=config)
 
 
 def _offsets(lengths: list[int]) -> np.ndarray:

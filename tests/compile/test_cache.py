@@ -53,6 +53,25 @@ def test_key_covers_flags_compiler_versions_and_platform(tmp_path):
     assert kernel_path(source, config) == tmp_path / (module_name(key) + tc["abi"])
 
 
+def test_kernels_get_this_processors_vector_flags_unless_the_config_chooses(tmp_path,
+                                                                          monkeypatch):
+    from symrates.compile import build
+
+    config = Config(cache_dir=tmp_path)
+    wide = ("-mavx2", "-mavx512f")
+    monkeypatch.setattr(build, "vector_flags", lambda: wide)
+    build._toolchain_cached.cache_clear()
+    try:
+        flags = toolchain(config)["cflags"]
+        assert flags[flags.index("-mavx2"):flags.index("-mavx2") + 2] == list(wide)
+        assert flags.index("-mavx512f") < flags.index("-O3")    # the config's flags win
+        for chosen in (("-O3", "-march=native"), ("-O2", "-mavx"), ("-O3", "-mno-avx512f")):
+            flags = toolchain(config.with_(cflags=chosen))["cflags"]
+            assert "-mavx512f" not in flags and flags[-4:-2] == list(chosen)
+    finally:
+        build._toolchain_cached.cache_clear()
+
+
 def test_compiled_module_is_cached_by_hash_and_nothing_else_is_touched(tmp_path, monkeypatch):
     cache_dir = tmp_path / "cache"
     work = tmp_path / "work"
