@@ -171,15 +171,35 @@ def test_new_values_reuse_the_compiled_module(systems):
     assert len(finals) == len(runs)   # the new values were used
 
 
-def test_divergence_raises_the_same_error_as_numpy():
+@pytest.mark.parametrize("n_steps", [1, 2, 33, 34])
+def test_the_final_state_is_returned_after_odd_and_even_step_counts(systems, n_steps):
+    # the kernel alternates two state buffers; y must hold the last state either way
+    system = systems["wilson_cowan.WC_EI"]
+    options = dict(dt=1e-3, method="heun", sampling=1e-3)
+    compiled = sr.simulate(system, n_steps * 1e-3, backend="cython", **options)
+    reference = sr.simulate(system, n_steps * 1e-3, backend="numpy", **options)
+    assert len(reference.t) == n_steps + 1
+    assert_agree(compiled, reference)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_divergence_raises_the_same_error_as_numpy(method):
+    # x' = x**2 from x0 blows up at t = 1/x0: starts that fail after odd and after even steps
+    # (the compiled kernel alternates two state buffers, so both must report the last
+    # finite state)
     op = sr.OperatorTemplate("blowup", ["x' = x**2"], {"x": "output(1.0)"})
-    messages = {}
-    for backend in ("cython", "numpy"):
-        with pytest.raises(IntegrationError, match=r"The simulation diverged at t = ") as info:
-            sr.simulate(op, 2.0, dt=0.01, method="rk4", backend=backend)
-        messages[backend] = (str(info.value), info.value.t)
-        assert not np.all(np.isfinite(info.value.state))
-    assert messages["cython"] == messages["numpy"]
+    parities = set()
+    for x0 in (1.0, 1.013, 1.027, 1.041):
+        messages = {}
+        for backend in ("cython", "numpy"):
+            with pytest.raises(IntegrationError, match=r"The simulation diverged at t = ") as info:
+                sr.simulate(op, 2.0, dt=0.01, method=method, backend=backend,
+                            y0={"x": x0}, sampling=0.05)
+            messages[backend] = (str(info.value), info.value.t)
+            assert not np.all(np.isfinite(info.value.state))
+        assert messages["cython"] == messages["numpy"]
+        parities.add(round(messages["numpy"][1] / 0.01) % 2)
+    assert parities == {0, 1}
 
 
 @pytest.mark.parametrize(("options", "what"), [
