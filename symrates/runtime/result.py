@@ -65,6 +65,10 @@ class SimulationResult:
         The state at ``t_end``.
     paths : tuple of str
         Full paths of the recorded variables, in recording order.
+    timings : dict
+        Seconds spent in parts of the run; :func:`~symrates.simulate` sets ``"integrate_s"``,
+        the time loop alone (the compiled kernel or the numpy integrator, with their
+        allocation of the recording), without building the problem or the result.
 
     Notes
     -----
@@ -106,6 +110,7 @@ class SimulationResult:
                 )
             self._data[path] = arr
         self.final_state = PathDict(final_state)
+        self.timings: dict[str, float] = {}
         self._resolve = resolve if resolve is not None else self._default_resolver()
 
     def _default_resolver(self) -> Callable[[str], str]:

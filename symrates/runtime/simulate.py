@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -255,10 +256,12 @@ def simulate(
         module = _compiled_module("cython" if single else backend, system, precision)
         if module is None:   # "auto" fell back
             problem = NumpyProblem(system, params=params, inputs=inputs, n_steps=n_steps)
+    started = time.perf_counter()
     if module is not None:
         from .compiled import CompiledProblem, integrate_compiled
 
         compiled = CompiledProblem(setup, module, n_steps=n_steps)
+        started = time.perf_counter()
         t, samples, y_final = integrate_compiled(
             compiled, start, t_end=t_end, dt=dt, method=method, sampling=sampling, record=record,
             noise=_noise_vector(setup, noise) if noise else None, seed=seed, n_threads=n_threads,
@@ -269,6 +272,7 @@ def simulate(
             problem, start, t_end=t_end, dt=dt, method=method, sampling=sampling, record=record,
             noise=sigma, rng_seed=seed, rtol=rtol, atol=atol, progress=progress,
         )
+    integrate_s = time.perf_counter() - started
 
     data: dict[str, np.ndarray] = {}
     if record is not None:
@@ -290,8 +294,10 @@ def simulate(
         final[p] = float(y_final[off]) if length == 1 and _single(system, p) else (
             y_final[off:off + length].copy())
     index = PathIndex(list(data), model=system.name)
-    return SimulationResult(t, {p: data[p] for p in paths}, final,
-                            lambda p: index.resolve(p, what="recorded variable"))
+    result = SimulationResult(t, {p: data[p] for p in paths}, final,
+                              lambda p: index.resolve(p, what="recorded variable"))
+    result.timings["integrate_s"] = integrate_s
+    return result
 
 
 def _single(system, path: str) -> bool:

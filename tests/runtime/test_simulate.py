@@ -166,3 +166,13 @@ def test_numpy_results_do_not_depend_on_how_many_symbols_were_made_before():
     again = sr.simulate("jansen_rit.JRC", 0.05, dt=1e-4, backend="numpy")
     for path in first.paths:
         np.testing.assert_array_equal(first[path], again[path])
+
+
+@pytest.mark.parametrize("backend", ["numpy", "cython"])
+def test_the_result_says_how_long_the_time_loop_took(backend):
+    import time
+
+    t0 = time.perf_counter()
+    res = sr.simulate("wilson_cowan.WC_EI", 1.0, dt=1e-3, method="rk4", backend=backend)
+    total = time.perf_counter() - t0
+    assert 0.0 < res.timings["integrate_s"] < total
