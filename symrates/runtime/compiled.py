@@ -76,6 +76,11 @@ PARALLEL_MIN_WORK = 45_000
 DENSE_MIN_DENSITY = 0.3
 #: ... and at most this many entries (the dense copy is held beside the CSR arrays).
 DENSE_MAX_ENTRIES = 16_000_000
+#: Codes in a kernel's ``doff`` (offset of a coupling's dense matrix, >= 0) for couplings that
+#: are not dense: general CSR, and CSR with exactly one entry in every row (e.g. the edges
+#: inside N copies of a circuit), which skips the per-row bookkeeping of the sparse product.
+CSR = -1
+ONE_PER_ROW = -2
 #: ... and at least this many source units: shorter rows are all remainder of the eight-way
 #: dot product, where a CSR row of one to three entries takes one multiply-add (the edges
 #: inside one circuit: at B1's N = 1 the tiny dense products were a fifth of the stage time).
@@ -226,8 +231,10 @@ def _packed(spec: Any, real: np.dtype) -> dict:
             dense.append(matrix.reshape(-1))
             doff.append(dense_size)
             dense_size += matrix.size
+        elif not c.delayed and n_t and np.array_equal(indptrs[-1], np.arange(n_t + 1)):
+            doff.append(ONE_PER_ROW)
         else:
-            doff.append(-1)
+            doff.append(CSR)
     arrays = {
         "sizes": _nonempty(np.array([g.n for g in groups], dtype=np.int64), np.int64),
         "yoff": _nonempty(np.array(yoff, dtype=np.int64), np.int64),
@@ -251,6 +258,7 @@ def _packed(spec: Any, real: np.dtype) -> dict:
         "nnz": sum(len(i) for i, o in zip(indices, doff) if o < 0),
         "dense_entries": dense_size,
         "dense_couplings": tuple(ci for ci, o in enumerate(doff) if o >= 0),
+        "one_per_row_couplings": tuple(ci for ci, o in enumerate(doff) if o == ONE_PER_ROW),
     }
     per_spec[real] = out
     return out
@@ -346,6 +354,8 @@ class CompiledProblem:
         self.work = 3 * setup.n_states + static["nnz"] + static["dense_entries"] // 6
         #: indices of the couplings that run as dense products
         self.dense_couplings = static["dense_couplings"]
+        #: indices of the sparse couplings with one entry in every row
+        self.one_per_row_couplings = static["one_per_row_couplings"]
         self._n_input_rows = inputs.shape[0] if tables else 0
         self.kernel = module.Kernel(*(self._arrays[a] for a in module.ARRAYS),
                                     n_inputs=self._n_inputs)

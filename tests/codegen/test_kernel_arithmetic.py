@@ -137,6 +137,27 @@ def test_sparse_rows_of_every_length_sum_exactly_in_their_fixed_order():
     np.testing.assert_allclose(got, W @ x, rtol=0, atol=1e-14)
 
 
+def test_couplings_with_one_entry_per_row_take_their_own_path_and_give_the_same_values():
+    # N copies of the JRC circuit: its internal edges are one entry per row; the network
+    # coupling is general CSR; compiled against numpy in every sample (rtol 1e-12)
+    from tests.codegen.test_compiled import assert_agree
+
+    n = 30
+    rng = np.random.default_rng(6)
+    W = np.where(rng.uniform(size=(n, n)) < 0.1, rng.uniform(size=(n, n)), 0.0)
+    np.fill_diagonal(W, 0.0)
+    system = sr.build(sr.network("jansen_rit.JRC", n, couplings=[
+        sr.Coupling("pc/PRO/m_out", "pc/RPO_e_pc/m_in", W)]))
+    problem = CompiledProblem(ProblemSetup(system), kernel_module(system))
+    # PC -> EIN/IIN, EIN -> PC, IIN -> PC; the network coupling (3) is general CSR
+    assert problem.one_per_row_couplings == (0, 1, 2)
+    assert len(problem.setup.spec.couplings) == 4 and problem.dense_couplings == ()
+    options = dict(dt=1e-4, method="rk4", sampling=5e-4, y0=np.zeros(system.n_states),
+                   inputs={"u": 220.0 + 22.0 * rng.standard_normal((1000, n))})
+    assert_agree(sr.simulate(system, 0.1, backend="cython", **options),
+                 sr.simulate(system, 0.1, backend="numpy", **options))
+
+
 def test_rhs_refuses_an_output_that_overlaps_the_state():
     system = _summing_network(np.ones((3, 3)) / 3)
     problem = CompiledProblem(ProblemSetup(system), kernel_module(system))
