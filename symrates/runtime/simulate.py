@@ -193,6 +193,13 @@ def simulate(
     >>> res = sr.simulate("jansen_rit.JR6", 1.0, dt=1e-4, outputs=["y1", "y2"])
     >>> res["y1"].shape
     (10001,)
+
+    Multiplicative noise, ``dv = f dt + 0.05 (1 + v^2) dW`` (Stratonovich, as ``"heun"``):
+
+    >>> res = sr.simulate("fitzhugh_nagumo.FHN", 10.0, dt=0.01, method="heun", backend="numpy",
+    ...                   noise={"v": "0.05 * (1 + v**2)"}, seed=1)
+    >>> res["v"].shape
+    (1001,)
     """
     system = build(model)
     backend = _backend(backend, system.name)
