@@ -131,3 +131,18 @@ def test_multiplicative_noise_is_bit_identical_for_1_and_2_threads(method):
     for path, value in one.final_state.items():
         np.testing.assert_array_equal(two.final_state[path], value, err_msg=path)
     assert np.ptp(one["iin/RPO_e/v"]) > 0
+
+
+def test_delayed_network_with_multiplicative_noise_matches_numpy():
+    n = 15
+    rng = np.random.default_rng(1)
+    W = np.where(rng.uniform(size=(n, n)) < 0.3, rng.uniform(size=(n, n)), 0.0)
+    np.fill_diagonal(W, 0.0)
+    D = np.where(W > 0, rng.uniform(1e-3, 5e-3, (n, n)), 0.0)
+    system = sr.build(sr.network("jansen_rit.JRC", n, couplings=[
+        sr.Coupling("pc/PRO/m_out", "pc/RPO_e_pc/m_in", W / n, delays=D)]))
+    options = dict(dt=1e-4, method="heun", seed=2, sampling=1e-3,
+                   noise={"pc/RPO_e_pc/v": "1e-3 * (1 + 10 * abs(v))", "iin/RPO_e/x": "0.01 * x"},
+                   outputs=["pc/RPO_e_pc/v", "iin/RPO_e/x"])
+    assert_agree(sr.simulate(system, 0.1, backend="cython", **options),
+                 sr.simulate(system, 0.1, backend="numpy", **options))
