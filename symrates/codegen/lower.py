@@ -19,7 +19,8 @@ from ..errors import CodegenError
 from ..frontend.parsing import TIME, Delay
 from ..ir.system import SymbolicSystem
 
-__all__ = ["GroupSpec", "CouplingSpec", "KernelSpec", "lower", "PAST"]
+__all__ = ["GroupSpec", "CouplingSpec", "KernelSpec", "NoisePart", "NoiseSpec", "lower",
+           "lower_noise", "PAST"]
 
 #: Prefix of the coupled inputs that stand for delayed values written in equations.
 PAST = "_past"
@@ -51,6 +52,9 @@ class GroupSpec:
     cins: tuple[str, ...]
     cin_symbols: tuple[sympy.Symbol, ...]
     rhs: tuple[sympy.Expr, ...]
+    #: the number of nodes (of one structure) the group's units come from: unit ``i`` belongs
+    #: to node ``i // (n // n_nodes)``
+    n_nodes: int = 1
 
     @cached_property
     def _reduced(self):
@@ -244,6 +248,7 @@ def lower(system: SymbolicSystem) -> KernelSpec:
             cins=(*g.cin, *pasts),
             cin_symbols=(*g.cin.values(), *pasts.values()),
             rhs=tuple(rhs),
+            n_nodes=len(g.nodes),
         ))
     for c in system.couplings:
         W = c.weights
@@ -281,3 +286,92 @@ def lower(system: SymbolicSystem) -> KernelSpec:
                     f"Cannot lower {system.name!r}: unknown function(s) {bad} in {e}."
                 )
     return KernelSpec(system.name, tuple(groups), tuple(couplings), offset)
+
+
+@dataclass(frozen=True, eq=False)
+class NoisePart:
+    """The multiplicative noise amplitudes of a run of consecutive nodes of one group.
+
+    ``nodes = (lo, hi)``: nodes ``lo <= i < hi`` of the group, i.e. its units
+    ``lo*m <= unit < hi*m`` with ``m = n // n_nodes`` units per node (network copies).
+    ``states`` are the indices of the group's states with an expression, ``exprs`` those
+    expressions in the group's unit-local symbols (states, parameters and ``t``).
+    """
+
+    nodes: tuple[int, int]
+    states: tuple[int, ...]
+    exprs: tuple[sympy.Expr, ...]
+
+    @cached_property
+    def _reduced(self):
+        return _cse(self.exprs, "_sr_t")
+
+    @property
+    def temporaries(self) -> tuple[tuple[sympy.Symbol, sympy.Expr], ...]:
+        """Common subexpressions ``(symbol, expression)`` in evaluation order."""
+        return self._reduced[0]
+
+    @property
+    def sigmas(self) -> tuple[sympy.Expr, ...]:
+        """The amplitudes in terms of the arguments and the temporaries."""
+        return self._reduced[1]
+
+
+@dataclass(frozen=True, eq=False)
+class NoiseSpec:
+    """The state-dependent noise amplitudes ``g(t, y)`` of one group (multiplicative noise).
+
+    Both backends evaluate :attr:`parts` per unit, like the group's right-hand sides; entries
+    of states without an expression keep their constant amplitude.
+    """
+
+    group: int
+    n_nodes: int
+    parts: tuple[NoisePart, ...]
+
+    def key(self) -> str:
+        """The structure of this noise: it enters the generated source and its cache key."""
+        return repr((self.group, self.n_nodes, tuple(
+            (p.nodes, p.states, tuple(sympy.srepr(e) for e in p.exprs)) for p in self.parts)))
+
+
+def lower_noise(spec: KernelSpec, exprs) -> tuple[NoiseSpec, ...]:
+    """Lower noise expressions ``{(group index, node index, state index): expression}`` (in
+    the group's unit-local symbols) to one :class:`NoiseSpec` per group that has any.
+
+    Consecutive nodes with the same expressions share one part (usually the whole group).
+
+    Raises
+    ------
+    CodegenError
+        If an expression reads anything but the group's states, parameters and ``t``.
+    """
+    out = []
+    for gi, g in enumerate(spec.groups):
+        mine = {key: e for key, e in exprs.items() if key[0] == gi}
+        if not mine:
+            continue
+        allowed = {TIME, *g.state_symbols, *g.param_symbols}
+        for (_, node, j), e in mine.items():
+            bad = sympy.sympify(e).free_symbols - allowed
+            if bad or e.has(Delay):
+                raise CodegenError(
+                    f"The noise amplitude {e} of state {g.states[j]!r} (node {node} of group "
+                    f"{g.name!r}) reads {sorted(map(str, bad)) or 'a delayed value'}; it may "
+                    "read the group's states, parameters and t only."
+                )
+        n_nodes = g.n_nodes
+        rows = []
+        for node in range(n_nodes):
+            rows.append(tuple((j, mine[(gi, node, j)]) for j in range(len(g.states))
+                              if (gi, node, j) in mine))
+        parts = []
+        lo = 0
+        for node in range(1, n_nodes + 1):
+            if node == n_nodes or rows[node] != rows[lo]:
+                if rows[lo]:
+                    states, found = zip(*rows[lo])
+                    parts.append(NoisePart((lo, node), tuple(states), tuple(found)))
+                lo = node
+        out.append(NoiseSpec(gi, n_nodes, tuple(parts)))
+    return tuple(out)

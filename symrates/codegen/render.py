@@ -31,7 +31,7 @@ import sympy
 
 from ..errors import CodegenError
 from ..frontend.parsing import TIME, Delay
-from .lower import CouplingSpec, GroupSpec, KernelSpec
+from .lower import CouplingSpec, GroupSpec, KernelSpec, NoiseSpec
 from .printer import CythonPrinter
 
 __all__ = ["render", "TEMPLATE", "PRECISIONS"]
@@ -156,6 +156,26 @@ def _group_context(index: int, g: GroupSpec) -> dict:
     }
 
 
+def _noise_context(ns: NoiseSpec, g: GroupSpec) -> dict:
+    """The function ``_sr_noise_<group>``: the amplitudes of the group's expression states,
+    per part (a run of nodes), into the rows of ``_sr_g`` (laid out like the state)."""
+    parts, local_names = [], {}
+    for part in ns.parts:
+        results = []
+        for j, sigma in zip(part.states, part.sigmas):
+            target = "_sr_g[_sr_i]" if j == 0 else f"_sr_g[{j} * _sr_n + _sr_i]"
+            results.append((target, sympy.sympify(sigma)))
+        body = _loop_body(g, part.temporaries, results,
+                          f"the noise amplitudes of group {g.name!r}")
+        local_names.update(dict.fromkeys(body.locals))
+        whole = part.nodes == (0, ns.n_nodes)
+        parts.append({"nodes": part.nodes, "whole": whole, "body": body.lines,
+                      "states": ", ".join(repr(g.states[j]) for j in part.states)})
+    return {"index": ns.group, "n_nodes": ns.n_nodes, "parts": parts,
+            "locals": tuple(local_names),
+            "split": any(not p["whole"] for p in parts)}
+
+
 def _source_key(c: CouplingSpec, source: GroupSpec):
     """Couplings with equal keys compute the same source values (None: never shared)."""
     exprs = [e for _, e in c.temporaries] + [c.expr]
@@ -168,7 +188,8 @@ def _source_key(c: CouplingSpec, source: GroupSpec):
 PRECISIONS = {"float64": "double", "float32": "float"}
 
 
-def render(spec: KernelSpec, precision: str = "float64") -> str:
+def render(spec: KernelSpec, precision: str = "float64",
+           noise: Sequence[NoiseSpec] = ()) -> str:
     """Return the Cython source of the kernel module for ``spec``.
 
     Parameters
@@ -245,6 +266,9 @@ def render(spec: KernelSpec, precision: str = "float64") -> str:
                            f"{precision!r}.")
     real = PRECISIONS[precision]
     formats = ("d", "=d", "<d") if real == "double" else ("f", "=f", "<f")
+    noise_groups = [_noise_context(ns, spec.groups[ns.group]) for ns in noise]
+    if noise_groups:
+        summary += (f", multiplicative noise in {len(noise_groups)} group(s)")
     return template.render(groups=groups, sources=sources, couplings=couplings, summary=summary,
                            n_groups=max(1, len(groups)), rates=rates, has_delays=bool(rates),
-                           real=real, real_formats=repr(formats))
+                           real=real, real_formats=repr(formats), noise_groups=noise_groups)

@@ -9,8 +9,11 @@ compiled ``nogil`` code, with the semantics of :func:`symrates.runtime.integrate
 ``t_k = k*dt``, samples at ``0, stride*dt, ...``, input row ``k`` during all stages of step
 ``k``, the same stage order and arithmetic grouping as :mod:`symrates.runtime.solvers.fixed`.
 
-Additive noise (``sigma`` per state) runs as Euler–Maruyama (``euler``) and stochastic Heun
-(``heun``) with the counter-based stream of :mod:`symrates.runtime.rng`, evaluated in the kernel.
+Noise runs as Euler–Maruyama (``euler``) and stochastic Heun (``heun``) with the
+counter-based stream of :mod:`symrates.runtime.rng`, evaluated in the kernel. Additive noise
+(``sigma`` per state) is a run-time array; multiplicative noise (amplitudes that are expressions
+of the states and parameters, :mod:`symrates.runtime.noise`) is structure: the kernel source gets
+one function per group evaluating the amplitudes, and the source's cache key the expressions.
 Large systems run in one persistent OpenMP region for the whole run, each thread owning a fixed
 block of units of every group (:func:`thread_plan`); results do not depend on the thread count.
 Delayed couplings and ``x(t - d)`` in equations read histories interpolated by cubic Hermite
@@ -50,6 +53,7 @@ from symrates.runtime.integrate import (
     _sample_stride,
     step_count,
 )
+from symrates.runtime.noise import Noise
 from symrates.runtime.problem_numpy import ProblemSetup, lowered
 from symrates.runtime.rng import _key
 from symrates.runtime.solvers import Diffusion
@@ -125,30 +129,40 @@ def _generator_hash() -> str:
     return h.hexdigest()
 
 
-def _stored_source(system: SymbolicSystem, precision: str) -> Path | None:
+def _stored_source(system: SymbolicSystem, precision: str, noise_key: str = "") -> Path | None:
     """Where the source of ``system``'s structure is kept between processes: a warm start then
     skips the common-subexpression elimination and the rendering (~40 ms for the JRC)."""
     try:
         key = f"{_generator_hash()}\n{precision}\n{system.structure_fingerprint()}"
+        if noise_key:       # multiplicative noise is structure too
+            key += f"\nnoise:\n{noise_key}"
         digest = hashlib.sha256(key.encode()).hexdigest()
         return kernel_dir() / f"_sr_source_{digest[:24]}.pyx.txt"
     except (OSError, CompilationError):
         return None
 
 
-def kernel_source(system: SymbolicSystem, precision: str = "float64") -> str:
-    """The generated Cython source of ``system`` (rendered once per structure and precision,
-    cached on the system and kept in the cache directory).
+def kernel_source(system: SymbolicSystem, precision: str = "float64",
+                  noise: Noise | None = None) -> str:
+    """The generated Cython source of ``system`` (rendered once per structure, precision and
+    multiplicative noise, cached on the system and kept in the cache directory).
+
+    ``noise`` matters only when it is multiplicative (:attr:`Noise.multiplicative`): its
+    expressions are part of the source; additive noise is a run-time array.
 
     Raises
     ------
     CodegenError
         If the model contains something the code generator cannot compile.
     """
+    specs = noise.specs if noise is not None else ()
+    noise_key = noise.key() if specs else ""
     key = "cython_source" if precision == "float64" else f"cython_source_{precision}"
+    if noise_key:
+        key = (key, noise_key)
     if key in system._cache:
         return system._cache[key]
-    stored = _stored_source(system, precision)
+    stored = _stored_source(system, precision, noise_key)
     source = None
     if stored is not None and stored.is_file():
         try:
@@ -156,7 +170,7 @@ def kernel_source(system: SymbolicSystem, precision: str = "float64") -> str:
         except OSError:
             source = None
     if source is None:
-        source = render(lowered(system), precision)
+        source = render(lowered(system), precision, specs)
         if stored is not None:
             try:        # written whole, then renamed: readers never see half a file
                 tmp = stored.with_name(f"{stored.name}.{os.getpid()}.tmp")
@@ -169,11 +183,12 @@ def kernel_source(system: SymbolicSystem, precision: str = "float64") -> str:
 
 
 def kernel_module(system: SymbolicSystem, *, config: Config | None = None,
-                  precision: str = "float64") -> ModuleType:
+                  precision: str = "float64", noise: Noise | None = None) -> ModuleType:
     """The compiled kernel module of ``system``'s structure, compiled on first use.
 
     ``precision="float32"`` stores states, parameters, weights and recordings in single
-    precision (the arithmetic stays double); it is a module of its own.
+    precision (the arithmetic stays double); it is a module of its own. So is each set of
+    multiplicative ``noise`` expressions (additive noise uses the plain module).
 
     Raises
     ------
@@ -182,7 +197,7 @@ def kernel_module(system: SymbolicSystem, *, config: Config | None = None,
     CompilationError
         If Cython or the C compiler fails.
     """
-    return load_kernel(kernel_source(system, precision), config=config)
+    return load_kernel(kernel_source(system, precision, noise), config=config)
 
 
 def _offsets(lengths: list[int]) -> np.ndarray:
@@ -546,7 +561,7 @@ def integrate_compiled(
     method: str = "rk4",
     sampling: float | None = None,
     record: np.ndarray | None = None,
-    noise: np.ndarray | None = None,
+    noise: np.ndarray | Noise | None = None,
     seed: int | None = None,
     n_threads: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -560,10 +575,12 @@ def integrate_compiled(
     t_end, dt, sampling, record
         As for :func:`symrates.runtime.integrate.integrate`.
     method : {"euler", "heun", "rk4"}
-    noise : array_like, optional
-        ``sigma`` per state (a scalar or shape ``(n_states,)``, additive): Euler–Maruyama for
-        ``"euler"``, stochastic Heun for ``"heun"``, with the numbers of
-        :func:`symrates.runtime.rng.normals` as in the numpy reference.
+    noise : array_like or Noise, optional
+        ``sigma`` per state (a scalar or shape ``(n_states,)``, additive), or a resolved
+        :class:`~symrates.runtime.noise.Noise` (:func:`~symrates.runtime.noise.resolve_noise`);
+        a multiplicative one needs the module made with it (``kernel_module(...,
+        noise=noise)``). Euler–Maruyama for ``"euler"``, stochastic Heun for ``"heun"``, with
+        the numbers of :func:`symrates.runtime.rng.normals` as in the numpy reference.
     seed : int, optional
         Seed of the noise (an integer >= 0); ``None`` draws a fresh one.
     n_threads : int, optional
@@ -603,9 +620,22 @@ def integrate_compiled(
     real = problem.real
     y = np.ascontiguousarray(y, dtype=real)
     sigma = np.zeros(problem.n_states, dtype=real)
-    if noise is not None:
+    if isinstance(noise, Noise):
+        multiplicative = noise.multiplicative
+        if multiplicative != getattr(problem.module, "MULTIPLICATIVE_NOISE", False):
+            raise ModelDefinitionError(
+                "integrate_compiled: the kernel module was made "
+                f"{'without' if multiplicative else 'with'} multiplicative noise, the run asks "
+                f"for {'multiplicative' if multiplicative else 'additive'} noise; make the "
+                "module with kernel_module(system, noise=noise)."
+            )
+        # NaN marks the entries an expression gives (the kernel computes them each step)
+        noise = np.where(noise.noisy & (noise.sigma == 0), np.nan, noise.sigma)
+        sigma = np.ascontiguousarray(noise, dtype=real)
+    elif noise is not None:
         sigma = Diffusion(noise, problem.n_states)(0.0, y, 0)
         sigma = np.ascontiguousarray(sigma, dtype=real)
+    if noise is not None:
         seed = secrets.randbits(63) if seed is None else seed
         _key(seed)  # checks the seed
     n_samples = n_steps // stride + 1

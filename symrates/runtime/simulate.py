@@ -13,6 +13,7 @@ from ..errors import ModelDefinitionError, SymratesError
 from ..ir.build import build
 from ..ir.paths import PathIndex
 from .integrate import integrate
+from .noise import Noise, resolve_noise
 from .problem_numpy import NumpyProblem, ProblemSetup
 from .result import SimulationResult
 from .solvers import SOLVERS
@@ -55,8 +56,11 @@ def _compilable(backend: str, system: Any, *, method: str, noise: Any,
     return False
 
 
-def _compiled_module(backend: str, system: Any, precision: str = "float64") -> Any:
-    """The kernel module of ``system`` (compiled if needed), or None when "auto" falls back."""
+def _compiled_module(backend: str, system: Any, precision: str = "float64",
+                     noise: Noise | None = None) -> Any:
+    """The kernel module of ``system`` (compiled if needed), or None when "auto" falls back.
+
+    Multiplicative ``noise`` is part of the module's structure."""
     from ..compile.build import is_cached
     from ..compile.openmp import probe_compiler
     from ..config import Config
@@ -65,41 +69,20 @@ def _compiled_module(backend: str, system: Any, precision: str = "float64") -> A
 
     config = Config.default()
     if backend == "cython":
-        return kernel_module(system, config=config, precision=precision)
+        return kernel_module(system, config=config, precision=precision, noise=noise)
     try:
-        if not is_cached(kernel_source(system, precision), config):
+        if not is_cached(kernel_source(system, precision, noise), config):
             compiler = probe_compiler(config.cc)
             if not compiler.works:
                 logger.info("backend='auto' for %r: using the numpy reference simulator, because "
                             "the C compiler %r does not work: %s", system.name, compiler.name,
                             compiler.output)
                 return None
-        return kernel_module(system, config=config, precision=precision)
+        return kernel_module(system, config=config, precision=precision, noise=noise)
     except (CodegenError, CompilationError) as exc:
         logger.warning("backend='auto' for %r: using the numpy reference simulator, because the "
                        "compiled kernel could not be built: %s", system.name, exc)
         return None
-
-
-def _noise_vector(problem: ProblemSetup, noise: Mapping[str, Any]) -> np.ndarray:
-    system = problem.system
-    sigma = np.zeros(problem.n_states)
-    for path, value in noise.items():
-        full = system.resolve(path)
-        if full not in system.layout:
-            raise ModelDefinitionError(
-                f"noise= of {system.name!r} names {path!r}, which is not a state; noise is added "
-                f"to state equations. States: {', '.join(system.states[:8])}."
-            )
-        _, _, off, length = system.layout[full]
-        arr = np.asarray(value, dtype=float)
-        if arr.ndim > 1 or (arr.ndim == 1 and arr.shape[0] != length) or np.any(arr < 0):
-            raise ModelDefinitionError(
-                f"The noise intensity of {full!r} must be a number >= 0 or an array of "
-                f"{length} such numbers, got {value!r}."
-            )
-        sigma[off:off + length] = arr
-    return sigma
 
 
 def simulate(
@@ -157,10 +140,28 @@ def simulate(
         Recording interval, a whole multiple of ``dt`` (default ``dt``). Samples are taken at
         ``t = 0, sampling, 2*sampling, ...`` up to ``t_end``.
     noise : mapping, optional
-        ``{state_path: sigma}``: adds ``sigma * dW`` (Euler–Maruyama for ``"euler"``,
-        stochastic Heun for ``"heun"``).
+        ``{state_path: sigma}``: adds ``sigma * dW`` to that state's equation, one independent
+        Wiener process per state and unit (diagonal noise). ``sigma`` is a number >= 0 or an
+        array with one per unit (additive noise), or an expression of the unit's states and
+        parameters and ``t`` (multiplicative noise): text such as ``"0.1 * r"`` or
+        ``"s * sqrt(r**2 + 1e-6)"``, parsed without ``eval``, or a sympy expression. Names
+        resolve like equation names in the state's unit: the variables of the state's own
+        operator by name, other variables of the node by an unambiguous suffix of their path
+        joined with ``__`` (``"RPO_i__v"``); per-unit parameter values, ``params=`` and
+        ``inputs=`` apply; algebraic variables stand for their definitions (not those that
+        read incoming edges). With ``g(t, y)`` the amplitude and ``dW`` the Wiener increment
+        of step ``k``, ``"euler"`` is Euler–Maruyama,
+        ``y_{k+1} = y + dt f(t, y) + g(t, y) dW``, which converges to the **Itô** solution;
+        ``"heun"`` is stochastic Heun, predictor ``p = y + dt f(t, y) + g(t, y) dW`` and
+        ``y_{k+1} = y + dt/2 (f(t, y) + f(t + dt, p)) + 1/2 (g(t, y) + g(t + dt, p)) dW``
+        with the same ``dW``, which converges to the **Stratonovich** solution (for
+        additive noise the two agree, and the scheme reduces to ``+ sigma dW``). Other
+        methods raise. In the compiled engine the expressions are compiled into the kernel
+        (a new expression compiles a new module, new parameter values do not).
     seed : int, optional
-        Seed of the noise.
+        Seed of the noise. ``dW[i] = sqrt(dt) * normals(seed, k, i, n_states)`` of
+        :mod:`symrates.runtime.rng`, the same numbers in both backends and for any
+        ``n_threads``.
     n_threads : int, optional
         Threads of the compiled engine (default: ``$SYMRATES_NUM_THREADS``, else all usable
         cores, limited by ``OMP_NUM_THREADS``). Systems with less work per
@@ -193,6 +194,13 @@ def simulate(
     >>> res = sr.simulate("jansen_rit.JR6", 1.0, dt=1e-4, outputs=["y1", "y2"])
     >>> res["y1"].shape
     (10001,)
+
+    Multiplicative noise, ``dv = f dt + 0.05 (1 + v^2) dW`` (Stratonovich, as ``"heun"``):
+
+    >>> res = sr.simulate("fitzhugh_nagumo.FHN", 10.0, dt=0.01, method="heun", backend="numpy",
+    ...                   noise={"v": "0.05 * (1 + v**2)"}, seed=1)
+    >>> res["v"].shape
+    (1001,)
     """
     system = build(model)
     backend = _backend(backend, system.name)
@@ -222,6 +230,7 @@ def simulate(
         n_steps = None  # integrate() reports the problem with the right message
     # Resolve everything the user named before anything is compiled: errors come first.
     module = problem = None
+    resolved = resolve_noise(system, noise) if noise else None
     if _compilable("cython" if single else backend, system, method=method, noise=noise,
                    inputs=inputs):
         setup = ProblemSetup(system, params=params, inputs=inputs, n_steps=n_steps)
@@ -253,7 +262,8 @@ def simulate(
         from .integrate import _sample_stride, step_count
 
         _sample_stride(sampling, dt, step_count(t_end, dt) * float(dt))  # check before compiling
-        module = _compiled_module("cython" if single else backend, system, precision)
+        module = _compiled_module("cython" if single else backend, system, precision,
+                                  resolved)
         if module is None:   # "auto" fell back
             problem = NumpyProblem(system, params=params, inputs=inputs, n_steps=n_steps)
     started = time.perf_counter()
@@ -264,10 +274,10 @@ def simulate(
         started = time.perf_counter()
         t, samples, y_final = integrate_compiled(
             compiled, start, t_end=t_end, dt=dt, method=method, sampling=sampling, record=record,
-            noise=_noise_vector(setup, noise) if noise else None, seed=seed, n_threads=n_threads,
+            noise=resolved, seed=seed, n_threads=n_threads,
         )
     else:
-        sigma = _noise_vector(problem, noise) if noise else None
+        sigma = resolved.diffusion(problem) if resolved is not None else None
         t, samples, y_final = integrate(
             problem, start, t_end=t_end, dt=dt, method=method, sampling=sampling, record=record,
             noise=sigma, rng_seed=seed, rtol=rtol, atol=atol, progress=progress,

@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import sympy
 
 from ...errors import ModelDefinitionError
 from ...ir.system import SymbolicSystem
@@ -143,8 +144,14 @@ def noise_sigma(system: SymbolicSystem, noise: Any) -> dict[str, Any] | None:
                 f"noise= names {path!r}, which is not a state of {system.name!r}; noise is added "
                 f"to state equations. States: {', '.join(system.states[:8])}."
             )
-        arr = np.asarray(sigma, dtype=float)
         n_u = system.layout[full][3]
+        if isinstance(sigma, (str, sympy.Basic)):
+            raise ModelDefinitionError(
+                f"noise[{path!r}] of the scan of {system.name!r} is the expression {sigma!r}; "
+                "scans take additive noise (a number >= 0 per state, or one per unit). Run "
+                "multiplicative noise with symrates.simulate, or give a number."
+            )
+        arr = np.asarray(sigma, dtype=float)
         if arr.shape not in ((), (n_u,)) or np.any(arr < 0) or not np.all(np.isfinite(arr)):
             raise ModelDefinitionError(
                 f"noise[{path!r}] must be a number >= 0{f' or {n_u} of them' if n_u > 1 else ''}"
