@@ -150,20 +150,35 @@ def test_b1_network_is_bit_identical_for_1_and_2_threads(parallel, method, noise
     assert np.ptp(runs[0]["pc/RPO_e_pc/v"]) > 1e-3
 
 
-def test_divergence_is_reported_alike_with_threads():
-    op = sr.OperatorTemplate("blowup", ["x' = x**2"], {"x": "output(1.0)"})
-    system = sr.build(sr.network(op, compiled_mod.PARALLEL_MIN_WORK + 1))
+@pytest.mark.parametrize("coupled", [False, True])
+@pytest.mark.parametrize("method", ["euler", "rk4"])
+def test_divergence_is_reported_alike_with_threads(coupled, method):
+    # x' = a x^2 blows up at t = 1/a: a = 2 for one unit in the second thread's half only, so
+    # one thread sees it first and both must stop after the same step with the same state (the
+    # flag is read after the next step's first barrier; without couplings a stage has none)
+    n = compiled_mod.PARALLEL_MIN_WORK // 3 + 200
+    op = sr.OperatorTemplate("blowup", ["x' = a * x**2 + r_in"],
+                             {"x": "output(1.0)", "a": 0.3, "r_in": "input(0.0)"})
+    a = np.full(n, 0.3)
+    a[3 * n // 4] = 2.0
+    couplings = []
+    if coupled:     # a ring with tiny weights
+        W = np.roll(np.eye(n), 1, axis=1) * 1e-9
+        couplings = [sr.Coupling("blowup/x", "blowup/r_in", W)]
+    system = sr.build(sr.network(op, n, couplings=couplings, params={"blowup/a": a}))
     problem = CompiledProblem(ProblemSetup(system), kernel_module(system))
     if not problem.module.OPENMP:
         pytest.skip("kernels are built without OpenMP here")
     assert threads_for(problem, 2) == 2
-    messages = []
+    errors = []
     for nt in (1, 2):
         with pytest.raises(sr.IntegrationError, match=r"diverged") as info:
-            sr.simulate(system, 2.0, dt=0.01, method="euler", backend="cython", n_threads=nt,
+            sr.simulate(system, 2.0, dt=0.01, method=method, backend="cython", n_threads=nt,
                         outputs=["blowup/x"])
-        messages.append((str(info.value), info.value.t))
-    assert messages[0] == messages[1]
+        errors.append(info.value)
+    assert str(errors[0]) == str(errors[1]) and errors[0].t == errors[1].t
+    np.testing.assert_array_equal(errors[0].state, errors[1].state)
+    assert 0.45 < errors[0].t < 0.8 and not np.isfinite(errors[0].state[3 * n // 4])
 
 
 def test_threaded_noisy_run_matches_numpy(parallel):
