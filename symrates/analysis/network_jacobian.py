@@ -246,7 +246,7 @@ class StructuredJacobian:
                 if d != 0:
                     inputs.append(name)
                     exprs.append(d)
-        W = sp.csr_matrix(c.weights, dtype=float)
+        W = c.weights.tocsr()
         return _CouplingDerivatives(index[c.source], index[c.target], c.target_var, W,
                                     tuple(states), tuple(inputs),
                                     _lambdify(self._arguments(g), exprs))

@@ -16,10 +16,10 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-import scipy.sparse as sp
 import sympy
 
 from ..errors import ModelDefinitionError
+from .csr import CSR
 from .system import Coupling, Group, SymbolicSystem
 
 __all__ = ["expand_distributed_delays", "chain_order"]
@@ -95,10 +95,8 @@ def expand_distributed_delays(system: SymbolicSystem) -> SymbolicSystem:
             )
         plain = ~gamma
         if np.any(plain):
-            # copies: eliminate_zeros edits the index arrays in place
-            keep = sp.csr_matrix((np.where(plain, W.data, 0.0), W.indices.copy(),
-                                  W.indptr.copy()), shape=W.shape)
-            keep.eliminate_zeros()
+            keep = CSR(np.where(plain, W.data, 0.0), W.indices, W.indptr,
+                       W.shape).eliminate_zeros()
             d = delays[plain]
             couplings.append(dataclasses.replace(
                 c, weights=keep, delays=d if np.any(d) else None, spreads=None))
@@ -126,8 +124,7 @@ def expand_distributed_delays(system: SymbolicSystem) -> SymbolicSystem:
             mine = [(u, col) for u, (cj, col, _) in enumerate(units) if cj == ci]
             r = np.array([u for u, _ in mine])
             cols = np.array([col for _, col in mine])
-            W_in = sp.csr_matrix((np.ones(len(mine)), (r, cols)),
-                                 shape=(n, system.group(c.source).n))
+            W_in = CSR.from_coo(r, cols, np.ones(len(mine)), (n, system.group(c.source).n))
             couplings.append(Coupling(source=c.source, source_var=c.source_var, expr=c.expr,
                                       target=chain.name, target_var="chain/in", weights=W_in))
         # chain outputs -> targets, one coupling per original coupling
@@ -135,7 +132,7 @@ def expand_distributed_delays(system: SymbolicSystem) -> SymbolicSystem:
             c = system.couplings[ci]
             rows, cols, data = zip(*[(row, u, w) for kk, u, cc, row, w in feeds
                                      if kk == k and cc is c])
-            W_out = sp.csr_matrix((data, (rows, cols)), shape=(c.weights.shape[0], n))
+            W_out = CSR.from_coo(rows, cols, data, (c.weights.shape[0], n))
             last = chain.states[-1]
             couplings.append(Coupling(source=chain.name, source_var=last,
                                       expr=chain.symbols[last], target=c.target,

@@ -14,12 +14,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 import sympy
 
 from ..errors import ModelDefinitionError
 from ..frontend.circuits import CircuitTemplate
 from ..frontend.templates import EdgeTemplate, NodeTemplate
+from .csr import CSR
 from .paths import PathIndex, join, split
 from .system import Coupling, Group, order_definitions
 
@@ -220,7 +220,7 @@ def _csr(rows, cols, shape, weights, *aligned):
     indptr = np.zeros(shape[0] + 1, dtype=np.int64)
     np.cumsum(np.bincount(rows, minlength=shape[0]), out=indptr[1:])
     w = np.asarray(weights, dtype=float)[order]
-    mat = sp.csr_matrix((w, cols[order], indptr), shape=shape)
+    mat = CSR(w, cols[order], indptr, shape)
     return mat, [np.asarray(a, dtype=float)[order] for a in aligned]
 
 

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 import sympy
 
 from ..errors import ModelDefinitionError
+from .csr import CSR
 from .delays import expand_distributed_delays
 from .system import Coupling as _IRCoupling
 from .system import Group, SymbolicSystem
@@ -25,38 +25,47 @@ from .system import Group, SymbolicSystem
 __all__ = ["Coupling", "Network", "network"]
 
 
-def _as_csr(weights: Any, n: int, what: str) -> sp.csr_matrix:
-    if sp.issparse(weights):
-        mat = sp.csr_matrix(weights, dtype=float)
+def _is_sparse(value: Any) -> bool:
+    """A scipy.sparse matrix or array (or our CSR), told without importing scipy."""
+    return isinstance(value, CSR) or (hasattr(value, "tocsr") and hasattr(value, "nnz"))
+
+
+def _as_csr(weights: Any, n: int, what: str) -> CSR:
+    """``weights`` as CSR with sorted columns, duplicates summed and zeros dropped."""
+    if isinstance(weights, CSR):
+        mat = CSR.from_coo(weights.rows(), weights.indices, weights.data, weights.shape)
+        mat = mat.eliminate_zeros()
+    elif _is_sparse(weights):
+        mat = CSR.from_sparse(weights)
     else:
         try:
-            mat = sp.csr_matrix(np.asarray(weights, dtype=float))
+            arr = np.asarray(weights, dtype=float)
         except (TypeError, ValueError):
+            arr = None
+        if arr is None or arr.ndim != 2:
             raise ModelDefinitionError(
                 f"{what} must be an (n, n) numpy array or scipy.sparse matrix, got "
                 f"{type(weights).__name__}."
             ) from None
+        mat = CSR.from_dense(arr)
     if mat.shape != (n, n):
         raise ModelDefinitionError(
             f"{what} must have shape ({n}, {n}) (weights[i, j]: from unit j to unit i), "
             f"got {mat.shape}."
         )
-    mat.sum_duplicates()
-    mat.eliminate_zeros()
-    mat.sort_indices()
     if not np.all(np.isfinite(mat.data)):
         raise ModelDefinitionError(f"{what} contains non-finite values.")
     return mat
 
 
-def _on_pattern(values: Any, pattern: sp.csr_matrix, n: int, what: str) -> np.ndarray | None:
+def _on_pattern(values: Any, pattern: CSR, n: int, what: str) -> np.ndarray | None:
     """``values`` (scalar, dense or sparse (n, n)) read at the non-zeros of ``pattern``."""
     if values is None:
         return None
     if isinstance(values, numbers.Real):
         out = np.full(pattern.nnz, float(values))
     else:
-        arr = values.toarray() if sp.issparse(values) else np.asarray(values, dtype=float)
+        arr = values.toarray() if _is_sparse(values) else np.asarray(values, dtype=float)
         if arr.shape != (n, n):
             raise ModelDefinitionError(f"{what} must be a number or have shape ({n}, {n}), "
                                        f"got {arr.shape}.")
@@ -200,7 +209,7 @@ def _with_coupled_input(g: Group, local: str) -> Group:
     return dataclasses.replace(g, algebraic=algebraic, cin={**g.cin, local: cin})
 
 
-def _block_diagonal(W: sp.csr_matrix, n: int, *aligned: np.ndarray | None):
+def _block_diagonal(W: CSR, n: int, *aligned: np.ndarray | None):
     """``kron(W, I_n)`` in node-major unit order, with arrays aligned to ``W.data`` carried along.
 
     Unit ``(node, copy)`` has index ``node * n + copy``; the entries of big row ``t * n + c`` are
@@ -216,15 +225,15 @@ def _block_diagonal(W: sp.csr_matrix, n: int, *aligned: np.ndarray | None):
     idx = np.arange(total) - offsets + np.repeat(starts, lengths)
     indptr = np.concatenate([[0], np.cumsum(lengths)])
     indices = W.indices[idx] * n + np.repeat(copies, lengths)
-    big = sp.csr_matrix((W.data[idx], indices, indptr), shape=(m * n, W.shape[1] * n))
+    big = CSR(W.data[idx], indices, indptr, (m * n, W.shape[1] * n))
     return big, [None if a is None else a[idx] for a in aligned]
 
 
-def _place(W: sp.csr_matrix, shape: tuple[int, int], row0: int, col0: int) -> sp.csr_matrix:
+def _place(W: CSR, shape: tuple[int, int], row0: int, col0: int) -> CSR:
     """The block ``W`` placed at ``(row0, col0)`` of a matrix of ``shape``, data order kept."""
     indptr = np.concatenate([np.zeros(row0, dtype=np.int64), W.indptr,
                              np.full(shape[0] - row0 - W.shape[0], W.nnz, dtype=np.int64)])
-    return sp.csr_matrix((W.data, W.indices + col0, indptr), shape=shape)
+    return CSR(W.data, W.indices + col0, indptr, shape)
 
 
 def _build(net: Network) -> SymbolicSystem:

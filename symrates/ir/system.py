@@ -17,11 +17,11 @@ from types import MappingProxyType
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 import sympy
 
 from ..errors import ModelDefinitionError
 from ..frontend.parsing import TIME, Delay
+from .csr import CSR
 from .paths import PathIndex, join, split
 
 __all__ = ["Group", "Coupling", "SymbolicSystem", "order_definitions"]
@@ -159,7 +159,7 @@ class Coupling:
     expr: sympy.Expr
     target: str
     target_var: str
-    weights: sp.csr_matrix
+    weights: CSR
     delays: np.ndarray | None = None
     spreads: np.ndarray | None = None
 

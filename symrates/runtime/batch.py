@@ -36,7 +36,6 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 import sympy
 
 from ..codegen.render_batch import BatchSignal, render_batch
@@ -245,7 +244,7 @@ class BatchProgram:
         indptrs, indices, weights = [], [], []
         unit = self.unit if unit is None else unit
         for c in unit.couplings:     # without delays, the lowered couplings in this order
-            W = sp.csr_matrix(c.weights)
+            W = c.weights
             # row u * L + b holds row u of W in W's order (the order of a run of one copy)
             cols, data = [], []
             b = np.arange(L)[:, None]

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.util
 import logging
 import os
 import secrets
@@ -38,7 +39,6 @@ from typing import Any
 import numpy as np
 
 from symrates._version import __version__
-from symrates.codegen.render import render
 from symrates.compile.build import load_kernel
 from symrates.compile.cache import kernel_dir
 from symrates.compile.openmp import effective_threads
@@ -114,14 +114,13 @@ def not_compiled(system: SymbolicSystem, *, method: str, noise: Any,
 @functools.cache
 def _generator_hash() -> str:
     """A hash of what generates kernel sources: the lowering, printer, renderer and templates."""
-    from symrates.codegen import lower as lower_mod
-    from symrates.codegen import printer
-    from symrates.codegen import render as render_mod
-
+    # the files, found without importing them: a warm start needs neither the printer nor
+    # Jinja2 (~30 ms of imports)
+    codegen = Path(importlib.util.find_spec("symrates.codegen").origin).parent
     h = hashlib.sha256(__version__.encode())
-    for module in (lower_mod, printer, render_mod):
-        h.update(Path(module.__file__).read_bytes())
-    templates = Path(render_mod.__file__).parent / "templates"
+    for name in ("lower.py", "printer.py", "render.py"):
+        h.update((codegen / name).read_bytes())
+    templates = codegen / "templates"
     for path in sorted(templates.iterdir()):     # the template and what it includes
         if path.is_file():
             h.update(path.name.encode())
@@ -170,6 +169,8 @@ def kernel_source(system: SymbolicSystem, precision: str = "float64",
         except OSError:
             source = None
     if source is None:
+        from symrates.codegen.render import render
+
         source = render(lowered(system), precision, specs)
         if stored is not None:
             try:        # written whole, then renamed: readers never see half a file

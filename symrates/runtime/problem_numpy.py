@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 import sympy
 
 from ..codegen.lower import KernelSpec, lower
 from ..errors import ModelDefinitionError
 from ..frontend.parsing import Delay
+from ..ir.csr import CSR
 from ..ir.system import SymbolicSystem
 from .history import delay_lines, hermite
 
@@ -59,7 +59,8 @@ def _functions(system: SymbolicSystem, spec: KernelSpec | None):
     for c in spec.couplings:
         src = spec.groups[c.source]
         fn = _lambdify(src.arguments, c.temporaries, [c.expr])
-        W = sp.csr_matrix((c.weights, c.indices, c.indptr), shape=c.shape)
+        # scipy's C matrix-vector product (imported here, not for every build: ir/csr.py)
+        W = CSR(c.weights, c.indices, c.indptr, c.shape).tocsr()
         rate = None
         if c.delayed:
             rate = _lambdify((*src.arguments, *c.rate_symbols), c.dtemporaries, [c.dexpr])

@@ -102,6 +102,14 @@ def test_b1_network_matches_the_numpy_peer_reference(n, t_end):
         (lambda: sr.network("jansen_rit.JRC", 2, params={"pc/RPO_e_pc/v": 1.0}),
          r"names 'pc/RPO_e_pc/v', which is not a parameter"),
         (lambda: sr.network("jansen_rit.JRC", 2, couplings=["x"]), r"must be symrates.Coupling"),
+        (lambda: sr.network("jansen_rit.JRC", 2, couplings=[sr.Coupling(SRC, TGT, [1.0, 2.0])]),
+         r"weights of coupling 0 .* must be an \(n, n\) numpy array or scipy.sparse matrix, "
+         r"got list"),
+        (lambda: sr.network("jansen_rit.JRC", 2, couplings=[sr.Coupling(SRC, TGT, "W")]),
+         r"must be an \(n, n\) numpy array or scipy.sparse matrix, got str"),
+        (lambda: sr.network("jansen_rit.JRC", 2, couplings=[sr.Coupling(
+            SRC, TGT, np.array([[0.0, np.nan], [1.0, 0.0]]))]),
+         r"weights of coupling 0 .* contains non-finite values"),
     ],
 )
 def test_network_errors(make, match):
@@ -127,3 +135,73 @@ def test_a_network_of_one_unit_still_has_one_column_per_unit():
     assert res["y1"].shape == (101, 1)
     assert res.final_state["y1"].shape == (1,)
     assert sr.build(net).parameters["JR6/JR6_op/p"].shape == (1,)
+
+
+def test_weights_in_any_form_give_the_same_couplings():
+    # dense, scipy CSR with duplicates and explicit zeros, scipy COO, and the IR's own CSR
+    import scipy.sparse as sp
+
+    from symrates.ir.csr import CSR
+
+    dense = np.array([[0.0, 2.0, 0.5], [1.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    # row 0 as 1.5 + 0.5 in column 1 (a duplicate), 0.5 in column 2 and an explicit zero
+    messy = sp.csr_matrix((np.array([1.5, 0.5, 0.5, 0.0, 1.0]), np.array([1, 1, 2, 0, 0]),
+                           np.array([0, 4, 5, 5])), shape=(3, 3))
+    forms = [dense, sp.csr_matrix(dense), sp.coo_matrix(dense), messy,
+             CSR.from_dense(dense)]
+    results = []
+    for W in forms:
+        system = sr.build(sr.network("jansen_rit.JRC", 3, couplings=[sr.Coupling(SRC, TGT, W)]))
+        c = system.couplings[-1]
+        assert isinstance(c.weights, CSR)
+        results.append((c.weights.indptr.tolist(), c.weights.indices.tolist(),
+                        c.weights.data.tolist()))
+    assert all(r == results[0] for r in results)
+    assert results[0] == ([0, 2, 3, 3], [1, 2, 0], [2.0, 0.5, 1.0])
+
+
+def test_csr_constructors_products_and_conversion_agree_with_scipy():
+    import scipy.sparse as sp
+
+    from symrates.ir.csr import CSR
+
+    rng = np.random.default_rng(3)
+    rows, cols = rng.integers(0, 7, 40), rng.integers(0, 5, 40)
+    data = rng.standard_normal(40)
+    mine = CSR.from_coo(rows, cols, data, (7, 5))
+    ref = sp.csr_matrix((data, (rows, cols)), shape=(7, 5))
+    ref.sum_duplicates()
+    np.testing.assert_array_equal(mine.indptr, ref.indptr)
+    np.testing.assert_array_equal(mine.indices, ref.indices)
+    np.testing.assert_allclose(mine.data, ref.data, rtol=1e-15)
+    np.testing.assert_allclose(mine.toarray(), ref.toarray(), rtol=1e-15)
+    x = rng.standard_normal(5)
+    np.testing.assert_allclose(mine @ x, ref @ x, rtol=1e-14)
+    converted = mine.tocsr()
+    assert isinstance(converted, sp.csr_matrix)
+    np.testing.assert_array_equal(converted.indices, mine.indices)
+    np.testing.assert_array_equal(converted.data, mine.data)
+    zeros = CSR(np.array([1.0, 0.0, 2.0]), np.array([0, 1, 1]), np.array([0, 2, 3]), (2, 2))
+    kept = zeros.eliminate_zeros()
+    assert kept.data.tolist() == [1.0, 2.0] and kept.indptr.tolist() == [0, 1, 2]
+    with pytest.raises(ValueError, match=r"inconsistent CSR arrays for shape \(2, 2\)"):
+        CSR(np.ones(2), np.zeros(2), np.array([0, 1]), (2, 2))
+    with pytest.raises(ValueError, match=r"W @ x: x has shape \(3,\), expected \(2,\)"):
+        kept @ np.ones(3)
+    with pytest.raises(ValueError, match=r"expected a 2-d array, got shape \(3,\)"):
+        CSR.from_dense(np.ones(3))
+
+
+def test_building_a_model_does_not_import_scipy():
+    # scipy.sparse is a fifth of a warm start (BENCHMARKS.md B4): build and the compiled run
+    # of a circuit must not need it
+    import subprocess
+    import sys
+
+    code = ("import sys, symrates as sr; s = sr.build('jansen_rit.JRC'); "
+            "sr.build(sr.network('jansen_rit.JRC', 3, couplings=[sr.Coupling("
+            "'pc/PRO/m_out', 'pc/RPO_e_pc/m_in', [[0, 1, 0], [0, 0, 1], [1, 0, 0]])])); "
+            "print(sorted(m for m in sys.modules if m.startswith('scipy')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=120)
+    assert out.stdout.strip() == "[]"
