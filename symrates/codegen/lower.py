@@ -9,6 +9,8 @@ arithmetic only, never in structure.
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -20,7 +22,7 @@ from ..frontend.parsing import TIME, Delay
 from ..ir.system import SymbolicSystem
 
 __all__ = ["GroupSpec", "CouplingSpec", "KernelSpec", "NoisePart", "NoiseSpec", "lower",
-           "lower_noise", "PAST"]
+           "lower_noise", "noise_digest", "PAST"]
 
 #: Prefix of the coupled inputs that stand for delayed values written in equations.
 PAST = "_past"
@@ -333,6 +335,14 @@ class NoiseSpec:
         """The structure of this noise: it enters the generated source and its cache key."""
         return repr((self.group, self.n_nodes, tuple(
             (p.nodes, p.states, tuple(sympy.srepr(e) for e in p.exprs)) for p in self.parts)))
+
+
+def noise_digest(noise: Sequence[NoiseSpec]) -> str:
+    """A digest of multiplicative noise expressions (``""`` for none): a module made with them
+    carries it as ``NOISE_KEY``, so that a run can check it brings the same expressions."""
+    if not noise:
+        return ""
+    return hashlib.sha256("\n".join(ns.key() for ns in noise).encode()).hexdigest()
 
 
 def lower_noise(spec: KernelSpec, exprs) -> tuple[NoiseSpec, ...]:

@@ -31,7 +31,7 @@ import sympy
 
 from ..errors import CodegenError
 from ..frontend.parsing import TIME, Delay
-from .lower import CouplingSpec, GroupSpec, KernelSpec, NoiseSpec
+from .lower import CouplingSpec, GroupSpec, KernelSpec, NoiseSpec, noise_digest
 from .printer import CythonPrinter
 
 __all__ = ["render", "TEMPLATE", "PRECISIONS"]
@@ -271,4 +271,5 @@ def render(spec: KernelSpec, precision: str = "float64",
         summary += (f", multiplicative noise in {len(noise_groups)} group(s)")
     return template.render(groups=groups, sources=sources, couplings=couplings, summary=summary,
                            n_groups=max(1, len(groups)), rates=rates, has_delays=bool(rates),
-                           real=real, real_formats=repr(formats), noise_groups=noise_groups)
+                           real=real, real_formats=repr(formats), noise_groups=noise_groups,
+                           noise_digest=noise_digest(noise))

@@ -44,6 +44,8 @@ class CSR:
     shape: tuple[int, int]
 
     def __post_init__(self) -> None:
+        if len(tuple(self.shape)) != 2:
+            raise ValueError(f"a CSR matrix has 2 dimensions, got shape {tuple(self.shape)}")
         object.__setattr__(self, "data", np.asarray(self.data, dtype=float))
         object.__setattr__(self, "indices", np.asarray(self.indices, dtype=np.int64))
         object.__setattr__(self, "indptr", np.asarray(self.indptr, dtype=np.int64))
@@ -89,7 +91,9 @@ class CSR:
     def from_sparse(cls, matrix: Any) -> CSR:
         """From a scipy.sparse matrix or array (any format): duplicates summed, explicit zeros
         dropped, columns sorted within rows."""
-        m = matrix.tocsr(copy=True)
+        if len(matrix.shape) != 2:
+            raise ValueError(f"expected a 2-d sparse matrix, got shape {matrix.shape}")
+        m = matrix.astype(float).tocsr(copy=True)     # float first: sums may not fit
         m.sum_duplicates()
         m.eliminate_zeros()
         m.sort_indices()
@@ -117,12 +121,16 @@ class CSR:
 
         return sp.csr_matrix((self.data, self.indices, self.indptr), shape=self.shape)
 
-    def eliminate_zeros(self) -> CSR:
-        """A copy without the stored zeros (the order of the other entries kept)."""
-        keep = self.data != 0.0
+    def select(self, keep: np.ndarray) -> CSR:
+        """The entries where ``keep`` (aligned with ``data``) is true, in their order."""
+        keep = np.asarray(keep, dtype=bool)
         indptr = np.zeros(self.shape[0] + 1, dtype=np.int64)
         np.cumsum(np.bincount(self.rows()[keep], minlength=self.shape[0]), out=indptr[1:])
         return CSR(self.data[keep], self.indices[keep], indptr, self.shape)
+
+    def eliminate_zeros(self) -> CSR:
+        """A copy without the stored zeros (the order of the other entries kept)."""
+        return self.select(self.data != 0.0)
 
     def __matmul__(self, x: Any) -> np.ndarray:
         """``W @ x`` for a vector ``x`` of length ``shape[1]``."""

@@ -95,8 +95,7 @@ def expand_distributed_delays(system: SymbolicSystem) -> SymbolicSystem:
             )
         plain = ~gamma
         if np.any(plain):
-            keep = CSR(np.where(plain, W.data, 0.0), W.indices, W.indptr,
-                       W.shape).eliminate_zeros()
+            keep = W.select(plain)     # aligned with delays[plain], also for zero weights
             d = delays[plain]
             couplings.append(dataclasses.replace(
                 c, weights=keep, delays=d if np.any(d) else None, spreads=None))

@@ -36,6 +36,11 @@ def _as_csr(weights: Any, n: int, what: str) -> CSR:
         mat = CSR.from_coo(weights.rows(), weights.indices, weights.data, weights.shape)
         mat = mat.eliminate_zeros()
     elif _is_sparse(weights):
+        if len(weights.shape) != 2:
+            raise ModelDefinitionError(
+                f"{what} must be an (n, n) numpy array or scipy.sparse matrix, got a sparse "
+                f"array of shape {weights.shape}."
+            )
         mat = CSR.from_sparse(weights)
     else:
         try:

@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from symrates._version import __version__
+from symrates.codegen.lower import noise_digest
 from symrates.compile.build import load_kernel
 from symrates.compile.cache import kernel_dir
 from symrates.compile.openmp import effective_threads
@@ -630,10 +631,22 @@ def integrate_compiled(
                 f"for {'multiplicative' if multiplicative else 'additive'} noise; make the "
                 "module with kernel_module(system, noise=noise)."
             )
+        if multiplicative and noise_digest(noise.specs) != problem.module.NOISE_KEY:
+            raise ModelDefinitionError(
+                "integrate_compiled: the kernel module was made with other multiplicative noise "
+                "expressions than the run asks for; make the module with "
+                "kernel_module(system, noise=noise)."
+            )
         # NaN marks the entries an expression gives (the kernel computes them each step)
         noise = np.where(noise.noisy & (noise.sigma == 0), np.nan, noise.sigma)
         sigma = np.ascontiguousarray(noise, dtype=real)
     elif noise is not None:
+        if getattr(problem.module, "MULTIPLICATIVE_NOISE", False):
+            raise ModelDefinitionError(
+                "integrate_compiled: the kernel module computes multiplicative noise "
+                "expressions, which would replace a sigma array; make the module without "
+                "them (kernel_module(system)) or pass the Noise it was made with."
+            )
         sigma = Diffusion(noise, problem.n_states)(0.0, y, 0)
         sigma = np.ascontiguousarray(sigma, dtype=real)
     if noise is not None:

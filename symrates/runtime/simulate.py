@@ -230,7 +230,10 @@ def simulate(
         n_steps = None  # integrate() reports the problem with the right message
     # Resolve everything the user named before anything is compiled: errors come first.
     module = problem = None
-    resolved = resolve_noise(system, noise) if noise else None
+    # an empty mapping is no noise; anything else that is not a mapping gets the message of
+    # resolve_noise (numpy arrays have no truth value)
+    given = noise is not None and not (isinstance(noise, Mapping) and not noise)
+    resolved = resolve_noise(system, noise) if given else None
     if _compilable("cython" if single else backend, system, method=method, noise=noise,
                    inputs=inputs):
         setup = ProblemSetup(system, params=params, inputs=inputs, n_steps=n_steps)

@@ -95,6 +95,18 @@ def test_the_module_must_match_the_noise():
                                                    r"multiplicative noise"):
         integrate_compiled(problem, setup.state_vector(), t_end=0.01, dt=1e-4, method="euler",
                            noise=noise, seed=1)
+    # a module made with expressions runs those only: other expressions, or an additive sigma
+    # array (which its noise functions would overwrite), are refused
+    made = CompiledProblem(setup, kernel_module(net, noise=noise))
+    other = resolve_noise(net, {"iin/RPO_e/v": "2 * H * v"})
+    run = dict(t_end=0.01, dt=1e-4, method="euler", seed=1)
+    with pytest.raises(ModelDefinitionError, match=r"the kernel module was made with other "
+                                                   r"multiplicative noise expressions"):
+        integrate_compiled(made, setup.state_vector(), noise=other, **run)
+    with pytest.raises(ModelDefinitionError, match=r"computes multiplicative noise expressions, "
+                                                   r"which would replace a sigma array"):
+        integrate_compiled(made, setup.state_vector(), noise=np.full(net.n_states, 1e-3), **run)
+    integrate_compiled(made, setup.state_vector(), noise=noise, **run)   # its own: runs
 
 
 def test_float32_storage_with_multiplicative_noise_follows_the_float64_run():

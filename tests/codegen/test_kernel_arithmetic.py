@@ -158,6 +158,34 @@ def test_couplings_with_one_entry_per_row_take_their_own_path_and_give_the_same_
                  sr.simulate(system, 0.1, backend="numpy", **options))
 
 
+def test_float32_storage_multiplies_one_entry_per_row_couplings_in_double():
+    # two couplings into one input: rows of 1-3 entries (assigned first), then one entry per
+    # row (added): with float32 storage every product and sum is still double, rounded to
+    # float32 once per store
+    n = 64
+    rng = np.random.default_rng(0)
+    W1 = sp.csr_matrix(sp.eye(n) * 0.3 + sp.eye(n, k=1) * 0.7 + sp.eye(n, k=5) * 0.11)
+    W2 = sp.csr_matrix((rng.uniform(0.1, 1, n), (np.arange(n), rng.permutation(n))),
+                       shape=(n, n))
+    unit = sr.OperatorTemplate("sum", ["x' = r_in"], {"x": "output(0.0)", "r_in": "input(0.0)"})
+    system = sr.build(sr.network(sr.NodeTemplate("S", [unit]), n, couplings=[
+        sr.Coupling("sum/x", "sum/r_in", W1), sr.Coupling("sum/x", "sum/r_in", W2)]))
+    problem = CompiledProblem(ProblemSetup(system), kernel_module(system, precision="float32"))
+    assert problem.one_per_row_couplings == (1,)
+    x = rng.uniform(-1, 1, n).astype(np.float32).astype(float)
+    got = problem.rhs(0.0, x, 0)
+    f32 = lambda v: float(np.float32(v))          # noqa: E731
+    expected = np.empty(n)
+    for i in range(n):
+        acc = 0.0
+        for e in range(W1.indptr[i], W1.indptr[i + 1]):
+            acc += f32(W1.data[e]) * x[W1.indices[e]]
+        c1 = f32(0.0 + acc)
+        j = W2.indptr[i]
+        expected[i] = f32(c1 + (0.0 + f32(W2.data[j]) * x[W2.indices[j]]))
+    np.testing.assert_array_equal(got, expected)
+
+
 def test_rhs_refuses_an_output_that_overlaps_the_state():
     system = _summing_network(np.ones((3, 3)) / 3)
     problem = CompiledProblem(ProblemSetup(system), kernel_module(system))

@@ -110,6 +110,9 @@ def test_b1_network_matches_the_numpy_peer_reference(n, t_end):
         (lambda: sr.network("jansen_rit.JRC", 2, couplings=[sr.Coupling(
             SRC, TGT, np.array([[0.0, np.nan], [1.0, 0.0]]))]),
          r"weights of coupling 0 .* contains non-finite values"),
+        (lambda: sr.network("jansen_rit.JRC", 3, couplings=[sr.Coupling(
+            SRC, TGT, __import__("scipy.sparse").sparse.coo_array(np.ones(3)))]),
+         r"weights of coupling 0 .* got a sparse array of shape \(3,\)"),
     ],
 )
 def test_network_errors(make, match):
@@ -183,6 +186,13 @@ def test_csr_constructors_products_and_conversion_agree_with_scipy():
     np.testing.assert_array_equal(converted.data, mine.data)
     zeros = CSR(np.array([1.0, 0.0, 2.0]), np.array([0, 1, 1]), np.array([0, 2, 3]), (2, 2))
     kept = zeros.eliminate_zeros()
+    picked = zeros.select(np.array([False, True, True]))     # keeps a stored zero
+    assert picked.data.tolist() == [0.0, 2.0] and picked.indptr.tolist() == [0, 1, 2]
+    # integer weights are summed as floats (int8 100 + 100 would wrap around)
+    small = sp.coo_matrix((np.array([100, 100], dtype=np.int8), ([0, 0], [1, 1])), shape=(2, 2))
+    assert CSR.from_sparse(small).data.tolist() == [200.0]
+    with pytest.raises(ValueError, match=r"a CSR matrix has 2 dimensions, got shape \(4,\)"):
+        CSR(np.ones(1), np.zeros(1), np.array([0, 1]), (4,))
     assert kept.data.tolist() == [1.0, 2.0] and kept.indptr.tolist() == [0, 1, 2]
     with pytest.raises(ValueError, match=r"inconsistent CSR arrays for shape \(2, 2\)"):
         CSR(np.ones(2), np.zeros(2), np.array([0, 1]), (2, 2))

@@ -229,6 +229,13 @@ def test_noise_on_an_algebraic_variable_or_a_non_mapping_is_explained():
         resolve_noise(sr.build("jansen_rit.JRC"), {"pc/PRO/m_out": "0.1"})
     with pytest.raises(ModelDefinitionError, match=r"noise= of 'li' must be a mapping"):
         resolve_noise(sr.build(LEAKY), 0.1)
+    for backend in ("numpy", "cython"):     # an array has no truth value: the same message
+        with pytest.raises(ModelDefinitionError, match=r"noise= of 'li' must be a mapping "
+                                                       r"\{state path: sigma\}"):
+            sr.simulate(LEAKY, 1.0, dt=0.01, method="euler", backend=backend,
+                        noise=np.array([0.1]))
+    res = sr.simulate(LEAKY, 0.1, dt=0.01, method="euler", backend="numpy", noise={})
+    assert np.all(np.isfinite(res["r"]))                            # {}: no noise
     with pytest.raises(ModelDefinitionError, match=r"noise= needs the 'euler' or 'heun'"):
         sr.simulate(LEAKY, 1.0, dt=0.01, method="rk4", backend="numpy", noise={"r": "0.1*r"})
 
