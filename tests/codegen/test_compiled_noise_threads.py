@@ -232,3 +232,46 @@ def test_dense_network_is_bit_identical_for_1_and_2_threads(precision):
                    y0=np.zeros(system.n_states), outputs=["pc/RPO_e_pc/v"], precision=precision)
     one, two = (sr.simulate(system, 0.03, n_threads=nt, **options) for nt in (1, 2))
     np.testing.assert_array_equal(one["pc/RPO_e_pc/v"], two["pc/RPO_e_pc/v"])
+
+
+@pytest.mark.parametrize("method", ["euler", "heun", "rk4"])
+def test_a_compiled_run_with_a_progress_bar_gives_the_same_bits(method, capsys):
+    # the bar runs the kernel in 100 pieces that continue each other: inputs, noise numbers,
+    # delay histories and recorded rows are indexed by the step of the whole run
+    n, steps = 40, 1234                      # not a multiple of 100 pieces
+    system, u = b1_network(n, steps=steps)
+    D = np.where(system.couplings[-1].weights.toarray() > 0, 2.3e-3, 0.0)
+    delayed = sr.build(sr.network("jansen_rit.JRC", n, couplings=[sr.Coupling(
+        "pc/PRO/m_out", "pc/RPO_e_pc/m_in", system.couplings[-1].weights, delays=D)]))
+    noise = {"pc/RPO_e_pc/v": 1e-4} if method != "rk4" else None
+    for model in (system, delayed):
+        options = dict(dt=1e-4, method=method, backend="cython", inputs={"u": u}, noise=noise,
+                       seed=4, y0=np.zeros(model.n_states), sampling=3e-4,
+                       outputs=["pc/RPO_e_pc/v", "pc/RPO_i/v"])
+        plain = sr.simulate(model, steps * 1e-4, **options)
+        shown = sr.simulate(model, steps * 1e-4, progress=True, **options)
+        for path in plain.paths:
+            np.testing.assert_array_equal(shown[path], plain[path], err_msg=path)
+        for path, value in plain.final_state.items():
+            np.testing.assert_array_equal(shown.final_state[path], value)
+    assert f"integrate ({method})" in capsys.readouterr().err
+
+
+def test_a_run_in_pieces_reports_a_divergence_in_a_later_piece_alike():
+    op = sr.OperatorTemplate("blowup", ["x' = x**2"], {"x": "output(1.0)"})
+    errors = []
+    for progress in (False, True):
+        with pytest.raises(sr.IntegrationError, match=r"diverged") as info:
+            sr.simulate(op, 2.0, dt=0.001, method="rk4", backend="cython", progress=progress)
+        errors.append(info.value)
+    assert str(errors[0]) == str(errors[1]) and errors[0].t > 0.5      # piece 50 or later
+
+
+def test_pieces_with_two_threads_give_the_bits_of_one_serial_run(parallel):
+    system, u = parallel
+    options = dict(dt=1e-4, method="heun", backend="cython", inputs={"u": u[:250]},
+                   noise={"pc/RPO_e_pc/v": 1e-4}, seed=8, y0=np.zeros(system.n_states),
+                   sampling=5e-4, outputs=["pc/RPO_e_pc/v"])
+    serial = sr.simulate(system, 0.025, n_threads=1, **options)
+    pieces = sr.simulate(system, 0.025, n_threads=2, progress=True, **options)
+    np.testing.assert_array_equal(pieces["pc/RPO_e_pc/v"], serial["pc/RPO_e_pc/v"])
