@@ -176,6 +176,17 @@ def _noise_context(ns: NoiseSpec, g: GroupSpec) -> dict:
             "split": any(not p["whole"] for p in parts)}
 
 
+def check_target(spec: KernelSpec, ci: int) -> None:
+    """Raise CodegenError if coupling ``ci`` targets an input its group does not have."""
+    c = spec.couplings[ci]
+    tgt = spec.groups[c.target]
+    if c.target_cin not in tgt.cins:
+        raise CodegenError(
+            f"Coupling {ci} of {spec.name!r} targets {c.target_cin!r}, which is not a coupled "
+            f"input of group {tgt.name!r} (coupled inputs: {', '.join(tgt.cins) or 'none'})."
+        )
+
+
 def _source_key(c: CouplingSpec, source: GroupSpec):
     """Couplings with equal keys compute the same source values (None: never shared)."""
     exprs = [e for _, e in c.temporaries] + [c.expr]
@@ -219,11 +230,7 @@ def render(spec: KernelSpec, precision: str = "float64",
     filled: set = set()      # (group, coupled input) pairs a coupling already wrote this stage
     for ci, c in enumerate(spec.couplings):
         src, tgt = spec.groups[c.source], spec.groups[c.target]
-        if c.target_cin not in tgt.cins:
-            raise CodegenError(
-                f"Coupling {ci} of {spec.name!r} targets {c.target_cin!r}, which is not a coupled "
-                f"input of group {tgt.name!r} (coupled inputs: {', '.join(tgt.cins) or 'none'})."
-            )
+        check_target(spec, ci)
         key = _source_key(c, src)
         values_from = first.setdefault(key, ci) if key is not None else ci
         computes = values_from == ci

@@ -39,7 +39,7 @@ from ..errors import CodegenError
 from ..frontend.parsing import TIME
 from .lower import GroupSpec, KernelSpec
 from .printer import CythonPrinter
-from .render import _environment, _loop_body
+from .render import _environment, _loop_body, check_target
 
 __all__ = ["BatchSignal", "render_batch", "BATCH_TEMPLATE"]
 
@@ -227,11 +227,7 @@ def render_batch(spec: KernelSpec, signals: Sequence[BatchSignal],
     soff = 0
     for ci, c in enumerate(spec.couplings):
         src, tgt = spec.groups[c.source], spec.groups[c.target]
-        if c.target_cin not in tgt.cins:
-            raise CodegenError(
-                f"Coupling {ci} of {spec.name!r} targets {c.target_cin!r}, which is not a coupled "
-                f"input of group {tgt.name!r}."
-            )
+        check_target(spec, ci)
         body = _loop_body(src, c.temporaries, [("_sr_out[_sr_i]", sympy.sympify(c.expr))],
                           f"coupling {ci} of {spec.name!r} (from group {src.name!r})")
         couplings.append({"index": ci, "source": c.source, "target": c.target,

@@ -212,3 +212,21 @@ def test_the_stored_sources_key_covers_the_included_math_header(monkeypatch):
         monkeypatch.undo()
         compiled._generator_hash.cache_clear()
     assert compiled._generator_hash() == before
+
+
+def test_both_renderers_refuse_a_coupling_into_an_input_its_group_lacks():
+    import dataclasses
+
+    from symrates.codegen.render import render
+    from symrates.codegen.render_batch import render_batch
+    from symrates.errors import CodegenError
+    from symrates.runtime.problem_numpy import lowered
+
+    spec = lowered(sr.build("jansen_rit.JRC"))
+    bad = dataclasses.replace(spec, couplings=(
+        dataclasses.replace(spec.couplings[0], target_cin="nowhere"), *spec.couplings[1:]))
+    message = r"Coupling 0 of 'JRC' targets 'nowhere', which is not a coupled input of group"
+    with pytest.raises(CodegenError, match=message):
+        render(bad)
+    with pytest.raises(CodegenError, match=message):
+        render_batch(bad, ())
