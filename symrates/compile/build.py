@@ -101,40 +101,25 @@ def _versions() -> dict[str, str]:
     return {"symrates": __version__, "cython": Cython.__version__, "numpy": numpy.__version__}
 
 
-@functools.lru_cache(maxsize=1)
-def vector_flags() -> tuple[str, ...]:
-    """Compiler flags for the widest vectors this processor has (x86-64 only): AVX-512
-    (F, CD, VL, BW, DQ, as in x86-64-v4), else AVX2, else AVX, else none.
+def vector_flags(cc: str | None = None) -> tuple[str, ...]:
+    """Compiler flags for the widest vectors this processor has and the C compiler ``cc``
+    (default: as :func:`~symrates.compile.openmp.probe_compiler`) accepts (x86-64 only):
+    AVX-512 (F, CD, VL, BW, DQ, as in x86-64-v4), else AVX2, else AVX, else none.
 
     :func:`toolchain` adds them to every kernel unless ``Config.cflags`` choose an instruction
-    set. The generated loops are written so that they never change a result. The sparse
-    products are SSE2 code of their own, because the gathers that wider vectors would bring
-    are slower than scalar loads on AMD processors. On this machine (AMD EPYC, AVX-512) B1 at
-    N = 100 took 17.3 ms with AVX2 and 14.6 ms with AVX-512, at N = 1000 (2 threads) 0.220 s
-    and 0.204 s.
+    set. The compiler is asked (by its probe, kept on disk) rather than assumed to know the
+    flags, so an older compiler gets the widest set it knows instead of failing every build.
+    The generated loops are written so that they never change a result. The sparse products
+    are SSE2 code of their own, because the gathers that wider vectors would bring are slower
+    than scalar loads on AMD processors. On this machine (AMD EPYC, AVX-512) B1 at N = 100
+    took 17.3 ms with AVX2 and 14.6 ms with AVX-512, at N = 1000 (2 threads) 0.220 s and
+    0.204 s.
     """
-    import platform
-
-    if platform.machine().lower() not in ("x86_64", "amd64"):
-        return ()
-    try:
-        from numpy._core._multiarray_umath import __cpu_features__ as features
-    except ImportError:  # numpy < 2
-        try:
-            from numpy.core._multiarray_umath import __cpu_features__ as features
-        except ImportError:
-            return ()
-    avx512 = ("AVX512F", "AVX512CD", "AVX512VL", "AVX512BW", "AVX512DQ")
-    if features.get("AVX2") and all(features.get(f) for f in avx512):
-        return ("-mavx2", *(f"-m{f.lower()}" for f in avx512))
-    if features.get("AVX2"):
-        return ("-mavx2",)
-    if features.get("AVX"):
-        return ("-mavx",)
-    return ()
+    info = probe_compiler(cc)
+    return info.vector_flags if info.works else ()
 
 
-def _isa_flags(cflags: tuple[str, ...]) -> tuple[str, ...]:
+def _isa_flags(cflags: tuple[str, ...], cc: str | None = None) -> tuple[str, ...]:
     """:func:`vector_flags`, unless ``cflags`` already choose the instruction set (``-march``,
     ``-mavx*``, ``-mno-avx*``).
 
@@ -144,7 +129,7 @@ def _isa_flags(cflags: tuple[str, ...]) -> tuple[str, ...]:
     """
     if any(f.startswith(("-march", "-mavx", "-mno-avx")) for f in cflags):
         return ()
-    return vector_flags()
+    return vector_flags(cc)
 
 
 def _link_flags() -> tuple[str, ...]:
@@ -191,7 +176,8 @@ def toolchain(config: Config) -> dict[str, Any]:
         "cc": list(command),
         "cc_version": _compiler_version(command),
         "cython_args": ["-3", "-I", get_include()],
-        "cflags": [*BASE_CFLAGS, *omp_cflags, *_isa_flags(config.cflags), *config.cflags,
+        "cflags": [*BASE_CFLAGS, *omp_cflags, *_isa_flags(config.cflags, config.cc),
+                   *config.cflags,
                    "-I", include],
         "ldflags": [*_link_flags(), *config.ldflags, *omp_ldflags],
         "versions": _versions(),

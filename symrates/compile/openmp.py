@@ -36,6 +36,7 @@ __all__ = [
     "probe_compiler",
     "resolve_openmp",
     "usable_cores",
+    "vector_flag_candidates",
 ]
 
 logger = logging.getLogger(__name__)
@@ -43,6 +44,16 @@ logger = logging.getLogger(__name__)
 _PROBE_TIMEOUT = 120.0  # seconds for one compiler call
 
 _PLAIN_PROGRAM = "int main(void) { return 0; }\n"
+
+# a loop the compiler vectorises with the flags under test (not run: the processor has them)
+_VECTOR_PROGRAM = r"""
+double x[64];
+
+int main(void) {
+    for (int i = 0; i < 64; i++) x[i] = x[i] * 2.0 + 1.0;
+    return x[3] > 1e300;
+}
+"""
 
 _OPENMP_PROGRAM = r"""
 #include <omp.h>
@@ -79,6 +90,10 @@ class CompilerInfo:
         It compiles, links and runs an OpenMP program with ``openmp_cflags``/``openmp_ldflags``.
     openmp_cflags, openmp_ldflags : tuple of str
         The flags that enable OpenMP (empty when ``openmp`` is False).
+    vector_flags : tuple of str
+        The widest of this processor's vector instruction sets
+        (:func:`vector_flag_candidates`) whose flags the compiler accepts; empty when it
+        accepts none of them, or the processor is not x86-64.
     output : str
         What the compiler said in the first step that failed; ``""`` when everything worked.
 
@@ -98,6 +113,7 @@ class CompilerInfo:
     openmp_cflags: tuple[str, ...] = ()
     openmp_ldflags: tuple[str, ...] = ()
     output: str = ""
+    vector_flags: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -233,6 +249,49 @@ def _run(args: list[str], cwd: str) -> tuple[bool, str]:
     return True, output
 
 
+@functools.lru_cache(maxsize=1)
+def vector_flag_candidates() -> tuple[tuple[str, ...], ...]:
+    """The compiler flags of this processor's vector instruction sets, widest first (x86-64
+    only): AVX-512 (F, CD, VL, BW, DQ, as in x86-64-v4), AVX2, AVX; empty elsewhere.
+
+    The processor's features come from numpy's CPU dispatch. :func:`probe_compiler` keeps the
+    first set the compiler accepts (an older compiler may not know the AVX-512 flags).
+    """
+    import platform
+
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return ()
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__ as features
+    except ImportError:  # numpy < 2
+        try:
+            from numpy.core._multiarray_umath import __cpu_features__ as features
+        except ImportError:
+            return ()
+    out = []
+    avx512 = ("AVX512F", "AVX512CD", "AVX512VL", "AVX512BW", "AVX512DQ")
+    if features.get("AVX2") and all(features.get(f) for f in avx512):
+        out.append(("-mavx2", *(f"-m{f.lower()}" for f in avx512)))
+    if features.get("AVX2"):
+        out.append(("-mavx2",))
+    if features.get("AVX"):
+        out.append(("-mavx",))
+    return tuple(out)
+
+
+def _accepted_vector_flags(command: tuple[str, ...], tmp: str) -> tuple[str, ...]:
+    """The first of :func:`vector_flag_candidates` with which ``command`` compiles and links
+    a C program (``()`` if none)."""
+    source = Path(tmp, "vector.c")
+    source.write_text(_VECTOR_PROGRAM)
+    for index, flags in enumerate(vector_flag_candidates()):
+        ok, _ = _run([*command, *flags, str(source), "-o", str(Path(tmp, f"vector{index}"))],
+                     cwd=tmp)
+        if ok:
+            return tuple(flags)
+    return ()
+
+
 def _openmp_flag_candidates() -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
     candidates = [(("-fopenmp",), ("-fopenmp",))]
     if sys.platform == "darwin":  # Apple clang with Homebrew's libomp
@@ -253,7 +312,7 @@ def _saved_probe_path(command: tuple[str, ...], path: str) -> Path | None:
     except (OSError, ValueError):
         return None
     key = json.dumps([command, path, st.st_mtime_ns, st.st_size, sys.platform, _PLAIN_PROGRAM,
-                      _OPENMP_PROGRAM])
+                      _OPENMP_PROGRAM, _VECTOR_PROGRAM, vector_flag_candidates()])
     return cache_dir / f"_sr_probe_{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
 
 
@@ -304,6 +363,7 @@ def _probe_now(command: tuple[str, ...], path: str | None) -> CompilerInfo:
         ok, output = _run([*command, str(plain), "-o", str(Path(tmp, "plain"))], cwd=tmp)
         if not ok:
             return CompilerInfo(command, path, version, works=False, openmp=False, output=output)
+        vector = _accepted_vector_flags(command, tmp)
 
         source = Path(tmp, "openmp.c")
         source.write_text(_OPENMP_PROGRAM)
@@ -322,17 +382,21 @@ def _probe_now(command: tuple[str, ...], path: str | None) -> CompilerInfo:
                     openmp=True,
                     openmp_cflags=cflags,
                     openmp_ldflags=ldflags,
+                    vector_flags=vector,
                 )
             failures.append(output)
     return CompilerInfo(
-        command, path, version, works=True, openmp=False, output="\n".join(failures)
+        command, path, version, works=True, openmp=False, output="\n".join(failures),
+        vector_flags=vector,
     )
 
 
 def probe_compiler(cc: str | None = None) -> CompilerInfo:
     """Find out what the C compiler that builds kernels can do.
 
-    Compiles and links a plain C program, then an OpenMP program (``-fopenmp``; on macOS also
+    Compiles and links a plain C program, then the same vectorisable loop with each of the
+    processor's vector instruction sets (:func:`vector_flag_candidates`, widest first, until
+    one compiles), then an OpenMP program (``-fopenmp``; on macOS also
     ``-Xpreprocessor -fopenmp -lomp``), which is also run. Everything happens in a temporary
     directory. The result is cached per process for each compiler command.
 

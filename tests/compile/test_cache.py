@@ -59,7 +59,7 @@ def test_kernels_get_this_processors_vector_flags_unless_the_config_chooses(tmp_
 
     config = Config(cache_dir=tmp_path)
     wide = ("-mavx2", "-mavx512f")
-    monkeypatch.setattr(build, "vector_flags", lambda: wide)
+    monkeypatch.setattr(build, "vector_flags", lambda cc=None: wide)
     build._toolchain_cached.cache_clear()
     try:
         flags = toolchain(config)["cflags"]

@@ -24,3 +24,41 @@ def test_probe_is_saved_and_reused(tmp_path, monkeypatch):
     openmp._probe.cache_clear()
     assert openmp._probe(command) == first                       # probed again
     openmp._probe.cache_clear()
+
+
+def test_the_probe_keeps_the_widest_vector_flags_the_compiler_accepts(tmp_path, monkeypatch):
+    """An older compiler that does not know the AVX-512 flags gets AVX2 instead of failing
+    every kernel build; with none accepted, kernels get no vector flags."""
+    from symrates.compile import build
+
+    command = openmp._compiler_command(None)
+    path = openmp.shutil.which(command[0])
+    unknown = ("-mno-such-vector-extension-xyz",)
+    for candidates, expected in (((unknown, ("-mavx2",), ("-mavx",)), ("-mavx2",)),
+                                 ((unknown,), ())):
+        monkeypatch.setattr(openmp, "vector_flag_candidates", lambda c=candidates: c)
+        info = openmp._probe_now(command, path)
+        assert info.works and info.vector_flags == expected
+    monkeypatch.undo()
+
+    # the real candidates: gcc 12 knows every flag of this processor's widest set
+    info = openmp._probe_now(command, path)
+    widest = openmp.vector_flag_candidates()
+    assert info.vector_flags == (widest[0] if widest else ())
+    monkeypatch.setattr(build, "probe_compiler", lambda cc=None: info)
+    assert build.vector_flags() == info.vector_flags
+    broken = openmp.CompilerInfo(command, path, "", works=False, openmp=False,
+                                 vector_flags=("-mavx2",))
+    monkeypatch.setattr(build, "probe_compiler", lambda cc=None: broken)
+    assert build.vector_flags() == ()
+
+
+def test_a_probe_saved_for_other_vector_candidates_is_not_reused(tmp_path, monkeypatch):
+    """The saved probe's key holds the processor's candidate flags: a cache directory shared
+    by machines with other processors gets a probe per processor kind."""
+    monkeypatch.setenv("SYMRATES_CACHE_DIR", str(tmp_path))
+    command = openmp._compiler_command(None)
+    path = openmp.shutil.which(command[0])
+    first = openmp._saved_probe_path(command, path)
+    monkeypatch.setattr(openmp, "vector_flag_candidates", lambda: (("-mavx",),))
+    assert openmp._saved_probe_path(command, path) != first
