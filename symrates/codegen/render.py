@@ -195,6 +195,37 @@ def _source_key(c: CouplingSpec, source: GroupSpec):
     return (c.source, tuple(c.temporaries), sympy.sympify(c.expr))
 
 
+#: Models of at most this many states per copy get a run for one copy whose state stays in
+#: registers (the template's SINGLE).
+SINGLE_MAX_STATES = 64
+
+
+def _single_context(spec: KernelSpec) -> dict | None:
+    """The constants of the run of one copy (every group ``n_nodes`` units): sizes, and the
+    offsets the runtime packs (``symrates.runtime.compiled._packed``) for those sizes; None if
+    the model is too big for it."""
+    n = [g.n_nodes for g in spec.groups]
+    ns = sum(len(g.states) * m for g, m in zip(spec.groups, n))
+    if not spec.groups or ns > SINGLE_MAX_STATES:
+        return None
+
+    def starts(lengths):
+        out, total = [], 0
+        for length in lengths:
+            out.append(total)
+            total += length
+        return out
+
+    return {
+        "ns": ns,
+        "n": n,
+        "yoff": starts([len(g.states) * m for g, m in zip(spec.groups, n)]),
+        "poff": starts([len(g.params) * m for g, m in zip(spec.groups, n)]),
+        "coff": starts([len(g.cins) * m for g, m in zip(spec.groups, n)]),
+        "soff": starts([n[c.source] for c in spec.couplings]),
+    }
+
+
 #: Storage precisions of kernels: numpy dtype name -> C type.
 PRECISIONS = {"float64": "double", "float32": "float"}
 
@@ -276,7 +307,10 @@ def render(spec: KernelSpec, precision: str = "float64",
     noise_groups = [_noise_context(ns, spec.groups[ns.group]) for ns in noise]
     if noise_groups:
         summary += (f", multiplicative noise in {len(noise_groups)} group(s)")
+    single = None if rates or noise_groups else _single_context(spec)
     return template.render(groups=groups, sources=sources, couplings=couplings, summary=summary,
+                           single=single, single_max=SINGLE_MAX_STATES,
+                           n_groups_exact=len(spec.groups),
                            n_groups=max(1, len(groups)), rates=rates, has_delays=bool(rates),
                            real=real, real_formats=repr(formats), noise_groups=noise_groups,
                            noise_digest=noise_digest(noise))

@@ -132,7 +132,9 @@ def test_user_names_never_clash_with_generated_code():
 
 
 def test_source_depends_on_structure_only():
-    # parameter values, initial values, sizes and weights never enter the generated source
+    # parameter values, initial values, weights and network sizes never enter the generated
+    # source; the number of nodes of a circuit does (only in the run of one copy, whose sizes
+    # are constants), so chains of two and of three nodes share the general loop only
     node = sr.NodeTemplate("LI", [LEAKY])
     chain3 = sr.CircuitTemplate("chain3", {"a": node, "b": node, "c": node},
                                 [("a/li/r", "b/li/I_ext", None, {"weight": 2.0}),
@@ -140,10 +142,16 @@ def test_source_depends_on_structure_only():
     two = sr.build(two_leaky_chain(weight=3.0))
     other = sr.build(two_leaky_chain(weight=-7.0).update({"a/li/tau": 5.0}))
     three = sr.build(chain3)
-    assert render(lower(two)) == render(lower(other)) == render(lower(three))
-    assert "3.0" not in render(lower(two)).split("cdef inline void _sr_group_0")[1]
+    source = render(lower(two))
+    assert source == render(lower(other))
+    general = source.split("cdef inline void _sr_stage_single")[0]
+    assert general == render(lower(three)).split("cdef inline void _sr_stage_single")[0]
+    assert "3.0" not in source.split("cdef inline void _sr_group_0")[1]
+    networks = [sr.build(sr.network(two_leaky_chain(weight=w), n)) for w, n in ((3.0, 2),
+                                                                                 (-1.0, 7))]
+    assert render(lower(networks[0])) == render(lower(networks[1]))
     before = STATS.snapshot()
-    for system in (two, other, three):
+    for system in (two, other, *networks):
         sr.simulate(system, 1.0, dt=0.01, method="heun", backend="cython")
     after = STATS.snapshot()
     assert after["compiled"] - before["compiled"] <= 1   # the first may compile, then none
