@@ -8,7 +8,9 @@ C that is also valid Cython: arithmetic, ``libc.math`` calls and conditional *ex
 - integer powers up to :data:`MAX_EXPANDED_POWER` become products (``x**2`` → ``x*x``,
   ``x**-2`` → ``1.0/(x*x)``), ``x**0.5`` → ``sqrt(x)``, other powers ``pow(x, e)``;
 - ``pi`` → ``M_PI``, ``E`` → ``M_E``; ``Abs`` → ``fabs``; ``Min``/``Max`` → nested
-  ``fmin``/``fmax``; ``sign`` and ``Heaviside`` → helpers ``_sr_sign(x)`` and
+  ``_sr_fmin``/``_sr_fmax`` (``templates/_sr_math.h``: NaN in, NaN out, like numpy's
+  ``minimum``/``maximum``, where C's ``fmin``/``fmax`` drop a NaN); ``sign`` and
+  ``Heaviside`` → helpers ``_sr_sign(x)`` and
   ``_sr_heaviside(x, h0)`` that the kernel template defines (NaN in, NaN out, like numpy);
 - every symbol is printed through a name map. Generated names carry the reserved prefix
   ``_sr_``, so user names (``I``, ``E``, ``lambda``, ``beta``, ``r``) never clash with them or
@@ -280,10 +282,10 @@ class CythonPrinter(C99CodePrinter):
         return out
 
     def _print_Min(self, expr) -> str:
-        return self._nested("fmin", expr.args)
+        return self._nested("_sr_fmin", expr.args)
 
     def _print_Max(self, expr) -> str:
-        return self._nested("fmax", expr.args)
+        return self._nested("_sr_fmax", expr.args)
 
     # -- conditionals --------------------------------------------------------------------------
     def _print_Piecewise(self, expr) -> str:

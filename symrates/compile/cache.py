@@ -38,6 +38,8 @@ __all__ = [
     "module_name",
     "kernel_dir",
     "file_lock",
+    "keep_source",
+    "read_kept_source",
     "clear_cache",
 ]
 
@@ -163,6 +165,37 @@ def file_lock(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+#: The last line of a kept source: the SHA-256 of the text before it.
+_SOURCE_CHECK = "# symrates source sha256: "
+
+
+def keep_source(path: Path, source: str) -> None:
+    """Keep a generated source in ``path`` for later processes (a warm start then skips
+    generating it): written whole under another name, then renamed, so readers never see
+    half a file, and ending with its checksum, so that :func:`read_kept_source` notices a
+    file that a crash or a full disk cut short. Errors only cost the next start that time."""
+    try:
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(f"{source}{_SOURCE_CHECK}{hashlib.sha256(source.encode()).hexdigest()}\n")
+        os.replace(tmp, path)
+    except OSError as exc:
+        logger.debug("could not keep the generated source in %s: %s", path, exc)
+
+
+def read_kept_source(path: Path) -> str | None:
+    """The source :func:`keep_source` kept in ``path``; None if there is none, or if it
+    cannot be read or is not whole (empty, cut, edited): then generate it again."""
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError):
+        return None
+    body, sep, digest = text.rpartition(_SOURCE_CHECK)
+    if sep and digest.strip() == hashlib.sha256(body.encode()).hexdigest():
+        return body
+    logger.info("the kept source %s is damaged; generating it again", path)
+    return None
 
 
 def clear_cache(config: Config | None = None) -> int:

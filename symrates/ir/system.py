@@ -232,7 +232,16 @@ class SymbolicSystem:
                     f"{', '.join(self.states[:8])}."
                 )
             _, _, off, length = self.layout[full]
-            y[off:off + length] = value
+            try:
+                arr = np.asarray(value, dtype=float)
+            except (TypeError, ValueError):
+                arr = None
+            if arr is None or arr.shape not in ((), (length,)):
+                raise ModelDefinitionError(
+                    f"{option} gives {path!r}{where} the value {value!r}; it needs a number"
+                    f"{f' or {length} of them (one per copy)' if length > 1 else ''}."
+                )
+            y[off:off + length] = arr
         return y
 
     def group(self, name: str) -> Group:

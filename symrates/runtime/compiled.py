@@ -28,7 +28,6 @@ import functools
 import hashlib
 import importlib.util
 import logging
-import os
 import secrets
 import weakref
 from collections.abc import Mapping
@@ -41,7 +40,7 @@ import numpy as np
 from symrates._version import __version__
 from symrates.codegen.lower import noise_digest
 from symrates.compile.build import load_kernel
-from symrates.compile.cache import kernel_dir
+from symrates.compile.cache import keep_source, kernel_dir, read_kept_source
 from symrates.compile.openmp import effective_threads
 from symrates.config import Config
 from symrates.errors import CompilationError, ModelDefinitionError
@@ -167,23 +166,13 @@ def kernel_source(system: SymbolicSystem, precision: str = "float64",
     if key in system._cache:
         return system._cache[key]
     stored = _stored_source(system, precision, noise_key)
-    source = None
-    if stored is not None and stored.is_file():
-        try:
-            source = stored.read_text()
-        except OSError:
-            source = None
+    source = read_kept_source(stored) if stored is not None else None
     if source is None:
         from symrates.codegen.render import render
 
         source = render(lowered(system), precision, specs)
         if stored is not None:
-            try:        # written whole, then renamed: readers never see half a file
-                tmp = stored.with_name(f"{stored.name}.{os.getpid()}.tmp")
-                tmp.write_text(source)
-                os.replace(tmp, stored)
-            except OSError as exc:
-                logger.debug("could not keep the kernel source in %s: %s", stored, exc)
+            keep_source(stored, source)
     system._cache[key] = source
     return source
 

@@ -40,7 +40,9 @@ def _key(seed: int) -> np.uint64:
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be an integer >= 0, got {seed!r}.")
     with np.errstate(over="ignore"):
-        return mix64(np.uint64(seed % 2**64) * GAMMA + GAMMA)[()]
+        # int(): numpy integer seeds (np.int64(5), rng.integers(...)) would turn 2**64 into
+        # their own type, which overflows
+        return mix64(np.uint64(int(seed) % 2**64) * GAMMA + GAMMA)[()]
 
 
 def uniforms(seed: int, counters: np.ndarray) -> np.ndarray:

@@ -235,6 +235,16 @@ def simulate(
     # resolve_noise (numpy arrays have no truth value)
     given = noise is not None and not (isinstance(noise, Mapping) and not noise)
     resolved = resolve_noise(system, noise) if given else None
+    if single:
+        from .compiled import not_compiled
+
+        reasons = not_compiled(system, method=method, noise=noise, inputs=inputs)
+        if reasons:
+            raise ModelDefinitionError(
+                f"precision='float32' runs in the compiled engine, which does not compile "
+                f"{'; '.join(reasons)} (for {system.name!r}). Use precision='float64' for "
+                "this run (the numpy reference simulator handles it)."
+            )
     if _compilable("cython" if single else backend, system, method=method, noise=noise,
                    inputs=inputs):
         setup = ProblemSetup(system, params=params, inputs=inputs, n_steps=n_steps)

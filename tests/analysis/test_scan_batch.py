@@ -111,8 +111,11 @@ def test_circuits_networks_inputs_and_constant_parts_of_inputs():
     for k, u in enumerate([150.0, 220.0]):
         res = sr.simulate("jansen_rit.JRC", 0.2, dt=1e-4, method="euler", params={"u": u},
                           outputs=["pc/PRO/m_out", "pc/RPO_e_pc/v"])
+        # a single circuit's simulate runs the loop of one copy, which calls libm's exp where
+        # the batch kernel calls _sr_exp (both within ~1 ulp): equal to rtol 1e-12, not bit
+        # for bit (models without exp, as the QIF network below, are)
         _check(sc, "pc/PRO/m_out", k, res, "pc/PRO/m_out", 0.2, 0.1, exact=False)
-        _check(sc, "pc/RPO_e_pc/v", k, res, "pc/RPO_e_pc/v", 0.2, 0.1)
+        _check(sc, "pc/RPO_e_pc/v", k, res, "pc/RPO_e_pc/v", 0.2, 0.1, exact=False)
 
     W = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
     net = sr.network(QIF, 3, couplings=[sr.Coupling("r", "I", 2.0 * W)],

@@ -331,5 +331,81 @@ def test_float32_needs_the_compiled_engine_and_a_known_precision():
     with pytest.raises(SymratesError, match=r"precision must be 'float64' or 'float32' for "
                                             r"simulating 'li', got 'half'"):
         sr.simulate(LEAKY, 1.0, dt=0.01, precision="half")
-    with pytest.raises(SymratesError, match=r"backend='cython' cannot run 'li'.*adaptive method"):
+    # the backend was left at "auto": the message says what to change (not the backend)
+    with pytest.raises(SymratesError,
+                       match=r"precision='float32' runs in the compiled engine, which does not "
+                             r"compile the adaptive method 'rk45'.*Use precision='float64'"):
         sr.simulate(LEAKY, 1.0, dt=0.01, method="rk45", precision="float32")
+
+
+STATELESS = """
+Int_op: {base: OperatorTemplate, equations: "v' = m_in - v",
+         variables: {v: output(0.1), m_in: input(0.0)}}
+Sig_op: {base: OperatorTemplate, equations: "m = 1/(1 + exp(-x))",
+         variables: {m: output(0.0), x: input(0.0)}}
+A: {base: NodeTemplate, operators: [Int_op]}
+R: {base: NodeTemplate, operators: [Sig_op]}
+C: {base: CircuitTemplate, nodes: {a: A, r: R},
+    edges: [[a/Int_op/v, r/Sig_op/x, null, {weight: 1.0}],
+            [r/Sig_op/m, a/Int_op/m_in, null, {weight: 1.0}]]}
+"""
+
+
+def test_a_node_without_states_compiles(tmp_path):
+    """A relay node of algebraic variables only (here a sigmoid between two edges): its group
+    has no derivative to compute, in the kernel of a circuit, of a network and of a scan."""
+    path = tmp_path / "stateless.yaml"
+    path.write_text(STATELESS)
+    model = f"{path}:C"
+    for target in (sr.network(model, 3), model):
+        runs = [sr.simulate(target, 1.0, dt=0.01, method="rk4", backend=b)
+                for b in ("cython", "numpy")]
+        assert_agree(*runs)
+    # v' = 1/(1 + exp(-v)) - v from v(0) = 0.1, against scipy at rtol 1e-12
+    from scipy.integrate import solve_ivp
+
+    exact = solve_ivp(lambda t, v: 1 / (1 + np.exp(-v)) - v, (0, 1), [0.1], rtol=1e-12,
+                      atol=1e-14).y[0, -1]
+    assert runs[0].final_state["a/Int_op/v"] == pytest.approx(exact, abs=1e-10)
+    scans = [sr.scan(model, {"a/Int_op/m_in": [0.0, 0.5]}, t_end=1.0, dt=0.01, backend=b)
+             for b in ("cython", "numpy")]
+    np.testing.assert_allclose(scans[0].to_dataframe().to_numpy(dtype=float),
+                               scans[1].to_dataframe().to_numpy(dtype=float), rtol=1e-12)
+
+
+@pytest.mark.parametrize("fn", ["max(0, 2*log(x))", "min(0, 2*log(x))", "max(2*log(x), 0)"])
+def test_min_and_max_pass_a_nan_on_as_numpy_does(fn):
+    """log of a negative state is NaN; C's fmax/fmin would drop it and integrate on from a
+    finite value, numpy's maximum/minimum pass it on and the run stops."""
+    op = sr.OperatorTemplate("mm", [f"x' = 1 - x - {fn}"], {"x": "variable(-0.5)"})
+    messages = []
+    for backend in ("cython", "numpy"):
+        with pytest.raises(IntegrationError, match=r"diverged at t = 0\.1") as info:
+            sr.simulate(op, 1.0, dt=0.1, method="euler", backend=backend)
+        messages.append(str(info.value))
+    assert messages[0] == messages[1]
+    # and without NaN they are max and min (x0 = 2: 2 log 2 = 1.386 > 0)
+    runs = [sr.simulate(op, 1.0, dt=0.1, method="rk4", backend=b, y0={"x": 2.0})
+            for b in ("cython", "numpy")]
+    assert_agree(*runs)
+
+
+def test_numpy_integer_seeds_give_the_run_of_the_python_integer():
+    options = dict(dt=0.01, method="euler", noise={"v": 0.1})
+    for backend in ("cython", "numpy"):
+        plain = sr.simulate("fitzhugh_nagumo.FHN", 1.0, backend=backend, seed=5, **options)
+        for seed in (np.int64(5), np.int32(5), np.uint64(5),
+                     np.random.default_rng(0).integers(5, 6)):
+            res = sr.simulate("fitzhugh_nagumo.FHN", 1.0, backend=backend, seed=seed, **options)
+            np.testing.assert_array_equal(res["v"], plain["v"])
+
+
+def test_y0_values_of_the_wrong_size_get_a_clear_error():
+    net = sr.network("jansen_rit.JRC", 4)
+    for backend in ("cython", "numpy"):
+        with pytest.raises(sr.ModelDefinitionError,
+                           match=r"y0 gives 'pc/RPO_e_pc/v' of 'JRC' the value \[1\.0, 2\.0\]; "
+                                 r"it needs a number or 4 of them \(one per copy\)\."):
+            sr.simulate(net, 0.01, dt=1e-4, backend=backend, y0={"pc/RPO_e_pc/v": [1.0, 2.0]})
+        with pytest.raises(sr.ModelDefinitionError, match=r"the value 'abc'; it needs a number\."):
+            sr.simulate("fitzhugh_nagumo.FHN", 0.1, dt=0.01, backend=backend, y0={"v": "abc"})

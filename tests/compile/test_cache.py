@@ -180,3 +180,23 @@ def test_clear_cache_removes_kernels_only_and_forces_a_rebuild(tmp_path, monkeyp
     sr.simulate(model, 1.0, dt=0.01, method="euler", backend="cython")
     assert STATS.snapshot()["compiled"] == before["compiled"] + 1
     assert clear_cache(Config(cache_dir=tmp_path / "missing")) == 0
+
+
+def test_a_damaged_kept_source_is_generated_again(tmp_path, monkeypatch):
+    """The generated source kept between processes ends with its checksum: an empty or cut
+    file (a crash, a full disk) is noticed and generated again, not compiled."""
+    import symrates as sr
+    from symrates.runtime import compiled
+
+    monkeypatch.setenv("SYMRATES_CACHE_DIR", str(tmp_path))
+    system = sr.build("fitzhugh_nagumo.FHN")
+    source = compiled.kernel_source(system)
+    (kept,) = tmp_path.glob("_sr_source_*.pyx.txt")
+    assert kept.read_text().startswith(source)
+    for damage in ("", kept.read_text()[:2000], kept.read_text().replace("_sr_", "_xx_", 1)):
+        kept.write_text(damage)
+        again = sr.build("fitzhugh_nagumo.FHN")          # a new system: no cached source
+        assert compiled.kernel_source(again) == source
+        assert kept.read_text().startswith(source)       # kept anew, whole
+    res = sr.simulate(sr.build("fitzhugh_nagumo.FHN"), 1.0, dt=0.01, backend="cython")
+    assert res["v"].shape == (101,) and not any(v != v for v in res["v"])     # no NaN

@@ -19,7 +19,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
-import os
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -31,7 +30,7 @@ from ..._version import __version__
 from ...codegen import render_batch
 from ...codegen.render_batch import BATCH_TEMPLATE
 from ...compile.build import is_cached
-from ...compile.cache import kernel_dir
+from ...compile.cache import keep_source, kernel_dir, read_kept_source
 from ...compile.openmp import probe_compiler
 from ...config import Config
 from ...errors import CodegenError, CompilationError
@@ -95,19 +94,11 @@ def program(system: SymbolicSystem, signals: Sequence[Signal], driven: frozenset
     prog = _PROGRAMS.get(key)
     if prog is None:
         stored = _stored(key, config)
-        if source is None and stored is not None and stored.is_file():
-            try:
-                source = stored.read_text()
-            except OSError:
-                source = None
-        prog = BatchProgram(system, parts, driven=driven, config=config, source=source)
-        if stored is not None and not stored.is_file():
-            try:        # written whole, then renamed: readers never see half a file
-                tmp = stored.with_name(f"{stored.name}.{os.getpid()}.tmp")
-                tmp.write_text(prog.source)
-                os.replace(tmp, stored)
-            except OSError as exc:
-                logger.debug("could not keep the batch source in %s: %s", stored, exc)
+        kept = read_kept_source(stored) if stored is not None else None
+        prog = BatchProgram(system, parts, driven=driven, config=config,
+                            source=source if source is not None else kept)
+        if stored is not None and kept is None:
+            keep_source(stored, prog.source)
         _PROGRAMS[key] = prog
         while len(_PROGRAMS) > _MAX_PROGRAMS:
             _PROGRAMS.popitem(last=False)

@@ -41,3 +41,7 @@ static inline double _sr_exp(double x) {
     memcpy(&s2, &e2, 8);
     return (p * s1) * s2;
 }
+/* max and min that pass a NaN on, as numpy's maximum and minimum do (C's fmax and fmin drop
+   it, which would hide a diverging state behind a finite one) */
+static inline double _sr_fmax(double a, double b) { return (a > b || a != a) ? a : b; }
+static inline double _sr_fmin(double a, double b) { return (a < b || a != a) ? a : b; }
