@@ -8,7 +8,8 @@ mean ``d`` and standard deviation ``s``, i.e. of shape ``k = round((d/s)²)`` an
 
 so the delay becomes ordinary states that every solver and the analysis see. Edges from the same
 source unit with the same ``(k, a)`` share one chain. Chains start at the source's initial value
-(the history before ``t = 0`` is the initial state).
+(the history before ``t = 0`` is the initial state). The chains of order ``k`` form a group named
+``_gamma{k}`` (``_gamma{k}_2``, ... if that name is taken).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import sympy
 
 from ..errors import ModelDefinitionError
 from .csr import CSR
+from .paths import split
 from .system import Coupling, Group, SymbolicSystem
 
 __all__ = ["expand_distributed_delays", "chain_order"]
@@ -30,7 +32,17 @@ def chain_order(delay: np.ndarray, spread: np.ndarray) -> np.ndarray:
     return np.maximum(1, np.rint((delay / spread) ** 2)).astype(np.int64)
 
 
-def _chain_group(k: int, n: int, rates: np.ndarray, start: np.ndarray) -> Group:
+def _chain_name(k: int, taken: set[str]) -> str:
+    """``_gamma{k}``, or ``_gamma{k}_2``, ``_gamma{k}_3``, ... if a group or the first part of a
+    node path already has that name (a network expands the chains of its unit's own edges first,
+    and users may name nodes ``_gamma1``)."""
+    name, m = f"_gamma{k}", 2
+    while name in taken:
+        name, m = f"_gamma{k}_{m}", m + 1
+    return name
+
+
+def _chain_group(name: str, k: int, n: int, rates: np.ndarray, start: np.ndarray) -> Group:
     sym = {f"chain/z{m}": sympy.Symbol(f"chain/z{m}", real=True) for m in range(1, k + 1)}
     rate = sympy.Symbol("chain/rate", real=True)
     base = sympy.Symbol("chain/in", real=True)
@@ -40,7 +52,7 @@ def _chain_group(k: int, n: int, rates: np.ndarray, start: np.ndarray) -> Group:
     prev = [inp] + [sym[f"chain/z{m}"] for m in range(1, k)]
     derivs = tuple(rate * (p - sym[s]) for p, s in zip(prev, states))
     return Group(
-        name=f"_gamma{k}", nodes=(f"_gamma{k}",), states=states, derivatives=derivs,
+        name=name, nodes=(name,), states=states, derivatives=derivs,
         algebraic=(("chain/in", base + cin),),
         symbols={**sym, "chain/in": inp},
         parameters=("chain/in", "chain/rate"),
@@ -111,11 +123,13 @@ def expand_distributed_delays(system: SymbolicSystem) -> SymbolicSystem:
                 units.append((ci, int(col), float(a)))
             feeds.append((int(k), index[key], c, int(row), float(w)))
 
+    taken = {g.name for g in groups} | {split(node)[0] for g in groups for node in g.nodes}
     for k, units in sorted(chains.items()):
         n = len(units)
         rates = np.array([a for _, _, a in units])
         start = np.array([starts[ci][col] for ci, col, _ in units])
-        chain = _chain_group(k, n, rates, start)
+        chain = _chain_group(_chain_name(k, taken), k, n, rates, start)
+        taken.add(chain.name)
         groups.append(chain)
         # sources -> chain inputs, one coupling per source coupling feeding this chain group
         for ci in sorted({ci for ci, _, _ in units}):
