@@ -57,11 +57,27 @@ _COMMON = {"base", "description", "label"}
 _SUFFIXES = (".yaml", ".yml")
 
 
+def _stamp(path: Path) -> tuple[int, int]:
+    """What tells a changed file: its modification time (ns) and size."""
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise ModelDefinitionError(f"Cannot read model file {str(path)!r}: {exc}.") from exc
+    return st.st_mtime_ns, st.st_size
+
+
 class _File:
-    """One parsed YAML file and the templates built from it (cached per file and mtime)."""
+    """One parsed YAML file and the templates built from it.
+
+    Cached per path while the file and every file its templates were built from (``uses``) are
+    unchanged on disk: a template of ``a.yaml`` that uses ``b.yaml:Op`` holds ``Op`` as it was
+    when it was built, so an edit of ``b.yaml`` must also drop ``a.yaml``'s templates.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.stamp = _stamp(path)
+        self.uses: dict[Path, _File] = {}
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
@@ -90,13 +106,29 @@ class _File:
     def names(self) -> list[str]:
         return [k for k, v in self.data.items() if isinstance(v, Mapping) and "base" in v]
 
+    def current(self, seen: set[Path] | None = None) -> bool:
+        """Whether this file and all files it used are unchanged on disk."""
+        seen = set() if seen is None else seen
+        if self.path in seen:            # files may use each other
+            return True
+        seen.add(self.path)
+        try:
+            if _stamp(self.path) != self.stamp:
+                return False
+        except ModelDefinitionError:
+            return False
+        return all(f.current(seen) for f in self.uses.values())
+
     # -- references ----------------------------------------------------------------------------
     def ref(self, name: Any, where: str):
         if not isinstance(name, str):
             raise ModelDefinitionError(f"{where}: expected a template name, got {name!r}.")
         if name in self.data:
             return self.template(name)
-        return _load(name, origin=self.path, where=f"{where} in {str(self.path)!r}")
+        file, tpl = _locate(name, origin=self.path, where=f"{where} in {str(self.path)!r}")
+        if file is not self:
+            self.uses[file.path] = file
+        return file.template(tpl)
 
     # -- templates -----------------------------------------------------------------------------
     def template(self, name: str):
@@ -253,18 +285,15 @@ def _edit_equations(parent: OperatorTemplate, variables: Mapping[str, Variable],
 # finding files
 # --------------------------------------------------------------------------------------------------
 
-_FILES: dict[tuple[str, float], _File] = {}
+_FILES: dict[Path, _File] = {}
 
 
 def _open(path: Path) -> _File:
     path = path.resolve()
-    try:
-        key = (str(path), path.stat().st_mtime)
-    except OSError as exc:
-        raise ModelDefinitionError(f"Cannot read model file {str(path)!r}: {exc}.") from exc
-    if key not in _FILES:
-        _FILES[key] = _File(path)
-    return _FILES[key]
+    file = _FILES.get(path)
+    if file is None or not file.current():
+        file = _FILES[path] = _File(path)
+    return file
 
 
 def _find_file(parts: list[str], origin: Path | None) -> Path | None:
@@ -281,6 +310,12 @@ def _find_file(parts: list[str], origin: Path | None) -> Path | None:
 
 
 def _load(ref: str, *, origin: Path | None = None, where: str = ""):
+    file, name = _locate(ref, origin=origin, where=where)
+    return file.template(name)
+
+
+def _locate(ref: str, *, origin: Path | None = None, where: str = "") -> tuple[_File, str]:
+    """The file a reference points into, and the template name."""
     if not isinstance(ref, str) or not ref.strip():
         raise ModelDefinitionError(
             f"Expected a model reference such as 'jansen_rit.JRC', got {ref!r}.")
@@ -295,7 +330,7 @@ def _load(ref: str, *, origin: Path | None = None, where: str = ""):
             raise ModelDefinitionError(
                 f"Model file {file!r} of reference {ref!r} does not exist{place}."
             )
-        return _open(path).template(name)
+        return _open(path), name
     parts = ref.split(".")
     if len(parts) < 2 or not all(p.isidentifier() for p in parts):
         raise ModelDefinitionError(
@@ -312,7 +347,7 @@ def _load(ref: str, *, origin: Path | None = None, where: str = ""):
             f"model library, the folders above the referring file and the Python path.{hint} "
             f"Library models: see symrates.list_models()."
         )
-    return _open(path).template(parts[-1])
+    return _open(path), parts[-1]
 
 
 def load(reference: str):

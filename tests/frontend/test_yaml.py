@@ -218,3 +218,22 @@ def test_writing_two_different_operators_of_one_name_is_an_error():
     with pytest.raises(ModelDefinitionError, match=r"two different OperatorTemplates are both "
                                                    r"named 'op'.*rename one"):
         sr.to_yaml(circ)
+
+
+def test_edits_reach_templates_of_other_files_that_use_them(tmp_path):
+    import os
+
+    op = "Op:\n  base: OperatorTemplate\n  equations: [\"x' = -x/tau\"]\n" \
+         "  variables: {x: output(1.0), tau: %s}\n"
+    c = tmp_path / "c.yaml"
+    c.write_text(op % "1.0")
+    write(tmp_path / "b.yaml", "N:\n  base: NodeTemplate\n  operators: [c.yaml:Op]\n")
+    a = write(tmp_path / "a.yaml", "C:\n  base: CircuitTemplate\n  nodes: {n: b.yaml:N}\n")
+    first = sr.load(f"{a}:C")
+    assert sr.load(f"{a}:C") is first                     # unchanged files stay cached
+    assert sr.build(first).parameters == {"n/Op/tau": 1.0}
+    c.write_text(op % "5.0")                               # same size: the time tells
+    stat = c.stat()
+    os.utime(c, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    assert sr.build(f"{a}:C").parameters == {"n/Op/tau": 5.0}
+    assert sr.build(f"{tmp_path / 'b.yaml'}:N").parameters == {"N/Op/tau": 5.0}
