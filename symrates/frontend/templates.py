@@ -164,6 +164,11 @@ class OperatorTemplate:
         _check_name(name, "operator", f"OperatorTemplate {name!r}")
         if isinstance(equations, str):
             equations = [equations]
+        if not isinstance(equations, Iterable) or isinstance(equations, Mapping):
+            raise ModelDefinitionError(
+                f"Equations of operator {name!r} must be a string or a list of strings such as "
+                f"[\"x' = -x/tau\"], got {equations!r}."
+            )
         eqs = tuple(equations)
         for eq in eqs:
             if not isinstance(eq, str):
@@ -323,6 +328,12 @@ def _operator_list(operators: Any, where: str) -> tuple[OperatorTemplate, ...]:
             raise ModelDefinitionError(
                 f"{where} lists {op!r} as an operator; expected an OperatorTemplate or the "
                 f"name of one."
+            )
+        if not isinstance(changes, Mapping):
+            raise ModelDefinitionError(
+                f"{where} gives {changes!r} as the changes of operator {op.name!r}; in the "
+                f"mapping form of operators each operator maps to {{variable: value}} (or to "
+                f"nothing), e.g. {{{op.name}: {{tau: 0.01}}}}."
             )
         out.append(op.update(changes) if changes else op)
     names = [op.name for op in out]

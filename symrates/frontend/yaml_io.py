@@ -185,7 +185,16 @@ class _File:
         if isinstance(ops, (str, OperatorTemplate)):
             ops = [ops]
         if isinstance(ops, Mapping):
-            return {self._op(o, where): (v or {}) for o, v in ops.items()}
+            out = {}
+            for o, v in ops.items():
+                if v is not None and not isinstance(v, Mapping):
+                    raise ModelDefinitionError(
+                        f"'operators' of {where} maps {o!r} to {v!r}; in the mapping form each "
+                        f"operator maps to {{variable: value}} (or to nothing), e.g. "
+                        f"{{{o}: {{tau: 0.01}}}}. For a plain list write [{o}, ...]."
+                    )
+                out[self._op(o, where)] = v or {}
+            return out
         if isinstance(ops, (list, tuple)):
             return [self._op(o, where) for o in ops]
         raise ModelDefinitionError(
@@ -206,6 +215,12 @@ class _File:
         equations = spec.get("equations", parent.equations if parent else None)
         if equations is None:
             raise ModelDefinitionError(f"{where} needs 'equations'.")
+        if not isinstance(equations, (str, list, tuple, Mapping)):
+            raise ModelDefinitionError(
+                f"'equations' of {where} must be a string, a list of strings, or (to edit the "
+                f"base's equations) a mapping {{replace: ..., add: ..., remove: ...}}; got "
+                f"{equations!r}."
+            )
         if isinstance(equations, Mapping):
             if parent is None:
                 raise ModelDefinitionError(
@@ -235,7 +250,18 @@ class _File:
         return CircuitTemplate(name, nodes, edges, description=description)
 
     def _edge(self, edge: Any, where: str):
-        if isinstance(edge, (list, tuple)) and len(edge) > 2 and isinstance(edge[2], str):
+        if not isinstance(edge, (list, tuple)) or not 2 <= len(edge) <= 4:
+            raise ModelDefinitionError(
+                f"Edge {edge!r} of {where} must be a list [source, target, template or null, "
+                f"{{weight: ..., delay: ...}}]."
+            )
+        if len(edge) > 3 and edge[3] is not None and not isinstance(edge[3], Mapping):
+            raise ModelDefinitionError(
+                f"Edge {list(edge)!r} of {where}: the fourth entry must be a mapping of edge "
+                f"attributes such as {{weight: 1.0, delay: 0.0}}, got {edge[3]!r}. Write the "
+                f"weight as {{weight: {edge[3]!r}}}."
+            )
+        if len(edge) > 2 and isinstance(edge[2], str):
             edge = list(edge)
             edge[2] = self.ref(edge[2], f"edge {edge[0]} -> {edge[1]} of {where}")
         return edge
@@ -262,9 +288,9 @@ def _edit_equations(parent: OperatorTemplate, variables: Mapping[str, Variable],
          parse_expression(str(new), symbols, path=where))
         for old, new in replace.items()
     ]
+    removed = _text_list(edits, "remove", where)
+    add = _text_list(edits, "add", where)
     out = []
-    removed = edits.get("remove") or []
-    removed = [removed] if isinstance(removed, str) else list(removed)
     for eq in parsed:
         if eq.target in removed or eq.text in removed:
             continue
@@ -276,9 +302,21 @@ def _edit_equations(parent: OperatorTemplate, variables: Mapping[str, Variable],
             if renames and old.name == target:
                 target = new.name
         out.append(equation_text(eq.kind, target, rhs))
-    add = edits.get("add") or []
-    out += [add] if isinstance(add, str) else [str(a) for a in add]
-    return out
+    return out + add
+
+
+def _text_list(edits: Mapping, key: str, where: str) -> list[str]:
+    """``edits[key]`` as a list of strings (one string, a list of them, or nothing)."""
+    value = edits.get(key) or []
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        what = "equations to add" if key == "add" else "equations or variables to remove"
+        raise ModelDefinitionError(
+            f"'{key}' in the equations of {where} must be a string or a list of strings (the "
+            f"{what}), got {value!r}. Quote equations, e.g. [\"x' = -x\"]."
+        )
+    return value
 
 
 # --------------------------------------------------------------------------------------------------

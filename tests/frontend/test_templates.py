@@ -127,6 +127,22 @@ def test_edge_errors():
         sr.build(sr.CircuitTemplate("c", {"a": node, "b": node}, [("a/li/r", "b/li/q")]))
 
 
+def test_malformed_template_arguments_are_model_definition_errors():
+    node = sr.NodeTemplate("LI", [LEAKY])
+    with pytest.raises(ModelDefinitionError,
+                       match=r"Edge \['a/li/r', 'a/li/I_ext', None, 5\] of CircuitTemplate 'c': "
+                             r"the fourth entry must be a mapping of edge attributes"):
+        sr.CircuitTemplate("c", {"a": node}, [("a/li/r", "a/li/I_ext", None, 5)])
+    with pytest.raises(ModelDefinitionError,
+                       match=r"Equations of operator 'op' must be a string or a list of strings "
+                             r".*got 5"):
+        sr.OperatorTemplate("op", 5, {"x": "output"})
+    with pytest.raises(ModelDefinitionError,
+                       match=r"NodeTemplate 'n' gives 5 as the changes of operator 'li'; .*each "
+                             r"operator maps to \{variable: value\}"):
+        sr.NodeTemplate("n", {LEAKY: 5})
+
+
 def test_update_is_immutable_and_resolves_suffixes():
     circ = two_leaky_chain()
     new = circ.update({"b/li/tau": 5.0, "a/li/r": 0.25})

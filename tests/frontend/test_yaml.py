@@ -143,6 +143,15 @@ def test_round_trip_keeps_equations(tmp_path):
     assert sr.build(jrc).rhs == sr.build(again).rhs
 
 
+BAD_BASE = """\
+Op:
+  base: OperatorTemplate
+  equations: ["x' = -x + i"]
+  variables: {x: output(1.0), i: input(0.0)}
+N: {base: NodeTemplate, operators: [Op]}
+"""
+
+
 @pytest.mark.parametrize(
     "text, ref, error, match",
     [
@@ -161,6 +170,28 @@ def test_round_trip_keeps_equations(tmp_path):
         ("- just\n- a list", "A", ModelDefinitionError, r"must hold a mapping"),
         ("A: {base: OperatorTemplate, equations: {replace: {x: y}}, variables: {x: variable}}",
          "A", ModelDefinitionError, r"edits equations .* has no base template"),
+        (BAD_BASE + "A: {base: CircuitTemplate, nodes: {a: N, b: N}, "
+                    "edges: [[a/Op/x, b/Op/i, null, 5]]}", "A", ModelDefinitionError,
+         r"Edge \['a/Op/x', 'b/Op/i', None, 5\] of template 'A' in '.*bad.yaml': the fourth "
+         r"entry must be a mapping of edge attributes .* got 5. Write the weight as \{weight: 5\}"),
+        (BAD_BASE + "A: {base: CircuitTemplate, nodes: {a: N}, edges: [a/Op/x]}", "A",
+         ModelDefinitionError, r"Edge 'a/Op/x' of template 'A' in '.*bad.yaml' must be a list "
+                               r"\[source, target"),
+        (BAD_BASE + "A: {base: OperatorTemplate, equations: 5, variables: {x: output}}", "A",
+         ModelDefinitionError, r"'equations' of template 'A' in '.*bad.yaml' must be a string, a "
+                               r"list of strings, or .* a mapping \{replace: ..., add: ..., "
+                               r"remove: ...\}; got 5"),
+        (BAD_BASE + "A: {base: NodeTemplate, operators: {Op: 5}}", "A", ModelDefinitionError,
+         r"'operators' of template 'A' in '.*bad.yaml' maps 'Op' to 5; in the mapping form each "
+         r"operator maps to \{variable: value\} .*e.g. \{Op: \{tau: 0.01\}\}"),
+        (BAD_BASE + "A: {base: Op, equations: {add: 5}}", "A", ModelDefinitionError,
+         r"'add' in the equations of template 'A' in '.*bad.yaml' must be a string or a list of "
+         r"strings \(the equations to add\), got 5"),
+        (BAD_BASE + "A: {base: Op, equations: {remove: 5}}", "A", ModelDefinitionError,
+         r"'remove' in the equations of template 'A' in '.*bad.yaml' must be a string or a list "
+         r"of strings \(the equations or variables to remove\), got 5"),
+        (BAD_BASE + "A: {base: Op, equations: {remove: [x, 5]}}", "A", ModelDefinitionError,
+         r"'remove' in the equations of .* got \['x', 5\]"),
     ],
 )
 def test_yaml_errors(tmp_path, text, ref, error, match):
