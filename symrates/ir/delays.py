@@ -20,6 +20,7 @@ import numpy as np
 import sympy
 
 from ..errors import ModelDefinitionError
+from ..frontend.parsing import TIME, Delay
 from .csr import CSR
 from .paths import split
 from .system import Coupling, Group, SymbolicSystem
@@ -67,14 +68,16 @@ def _chain_group(name: str, k: int, n: int, rates: np.ndarray, start: np.ndarray
 
 
 def _initial_sources(system: SymbolicSystem) -> dict[int, np.ndarray]:
-    """Each coupling's source values at the declared initial state (by coupling index)."""
+    """Each coupling's source values at ``t = 0`` and the declared initial state (by coupling
+    index). A delayed value there is its history, the value at the initial state."""
     cins = {g.name: {v: np.zeros(g.n) for v in g.cin} for g in system.groups}
     values = {}
     for ci, c in enumerate(system.couplings):
         g = system.group(c.source)
         args = [*(g.symbols[s] for s in g.states), *(g.param_symbols[p] for p in g.parameters),
                 *g.cin.values()]
-        fn = sympy.lambdify(args, c.expr, modules="numpy")
+        expr = c.expr.replace(Delay, lambda inner, _delay: inner).xreplace({TIME: 0})
+        fn = sympy.lambdify(args, expr, modules="numpy")
         vals = fn(*(g.initial[s] for s in g.states), *(g.param_values[p] for p in g.parameters),
                   *(cins[g.name][v] for v in g.cin))
         values[ci] = np.broadcast_to(np.asarray(vals, dtype=float), (g.n,)).copy()

@@ -5,7 +5,7 @@ import pytest
 from scipy.special import gammainc, gammaincc
 
 import symrates as sr
-from symrates.errors import ModelDefinitionError
+from symrates.errors import CodegenError, ModelDefinitionError
 from symrates.ir.delays import chain_order
 
 SOURCE = sr.OperatorTemplate("src", ["x' = -x"], {"x": "output(1.0)"})
@@ -105,3 +105,31 @@ def test_a_user_node_named_like_a_chain_does_not_clash_with_it():
     np.testing.assert_allclose(res["_gamma1_2/chain/z1"][:, 0], (1 + t) * np.exp(-t), rtol=1e-9)
     ref = sr.simulate(PAIR, 3.0, dt=1e-3, method="rk4", backend="numpy", sampling=0.1)
     np.testing.assert_array_equal(res["b/li/r"], ref["b/li/r"])
+
+
+def _spread_from(source_eq):
+    op = sr.OperatorTemplate("Op", ["x' = -x + i", source_eq],
+                             {"x": "output(2.0)", "y": "variable", "i": "input(0.0)"})
+    return sr.CircuitTemplate("C", {"a": op, "b": op},
+                              [("a/y", "b/i", None, {"delay": 1.0, "spread": 1.0})])
+
+
+def test_a_chain_fed_by_a_time_dependent_source_starts_at_its_value_at_t0():
+    circuit = _spread_from("y = x + cos(t)")
+    assert sr.build(circuit).group("_gamma1").initial["chain/z1"].tolist() == [3.0]
+    # x_a = 2 exp(-t); the chain z' = x_a + cos(t) - z from z(0) = 3 gives
+    # z = 2.5 exp(-t) + 2 t exp(-t) + (cos t + sin t)/2
+    res = sr.simulate(circuit, 4.0, dt=1e-3, method="rk4", backend="numpy", sampling=0.1)
+    t = res.t
+    expected = 2.5 * np.exp(-t) + 2 * t * np.exp(-t) + (np.cos(t) + np.sin(t)) / 2
+    np.testing.assert_allclose(res["_gamma1/chain/z1"][:, 0], expected, rtol=1e-9)
+
+
+def test_a_chain_fed_by_a_delayed_value_starts_at_its_history():
+    # before t = 0 the history is the initial state: 3 * x(-0.5) = 3 * 2
+    system = sr.build(_spread_from("y = 3 * x(t - 0.5)"))
+    assert system.group("_gamma1").initial["chain/z1"].tolist() == [6.0]
+    # running it is not supported yet: a coupling's source cannot hold a delayed value
+    with pytest.raises(CodegenError, match=r"the delayed value past\(Op/x, 0.5\) is not in a "
+                                           r"group's equations"):
+        sr.simulate(system, 1.0, dt=1e-2, backend="numpy")
