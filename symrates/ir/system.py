@@ -485,10 +485,18 @@ def _number(x: float) -> sympy.Expr:
     return sympy.Integer(int(x)) if float(x).is_integer() else sympy.Float(x)
 
 
-def _latex_name(path: str) -> str:
-    parts = split(path.replace("[", "/").replace("]", ""))
+def _latex_name(name: str) -> str:
+    """LaTeX of a flat name: the variable, subscripted with its path and, for a network, the
+    copy (``"pc/rpo/v[3]"`` -> ``{v}_{\\mathrm{pc,rpo},3}``)."""
+    path, copy = name, ""
+    if name.endswith("]"):
+        path, _, copy = name[:-1].rpartition("[")
+    parts = split(path)
     base = sympy.latex(sympy.Symbol(parts[-1]))
-    if len(parts) == 1:
-        return base
-    sub = ",".join(p.replace("_", r"\_") for p in parts[:-1])
-    return rf"{{{base}}}_{{\mathrm{{{sub}}}}}"
+    subs = []
+    if len(parts) > 1:
+        where = ",".join(p.replace("_", r"\_") for p in parts[:-1])
+        subs.append(rf"\mathrm{{{where}}}")
+    if copy:
+        subs.append(copy)
+    return rf"{{{base}}}_{{{','.join(subs)}}}" if subs else base

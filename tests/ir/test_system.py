@@ -72,6 +72,20 @@ def test_latex_and_symbols():
         sr.build("jansen_rit.JRC").symbol("pc/PRO/m_out")
 
 
+def test_network_latex_subscripts_the_copy():
+    op = sr.OperatorTemplate("Op", ["x' = -x + i"], {"x": "output(1.0)", "i": "input(0.0)"})
+    net = sr.network(sr.NodeTemplate("pop", [op]), 2,
+                     couplings=[sr.Coupling("x", "i", np.array([[0, 2.0], [1.0, 0]]))])
+    x0, x1 = r"{x}_{\mathrm{pop,Op},0}", r"{x}_{\mathrm{pop,Op},1}"
+    i0, i1 = r"{i}_{\mathrm{pop,Op},0}", r"{i}_{\mathrm{pop,Op},1}"
+    assert sr.build(net).latex() == (
+        "\\begin{aligned}\n"
+        rf"\frac{{d}}{{dt}} {x0} &= {i0} - {x0} + 2 {x1} \\" "\n"
+        rf"\frac{{d}}{{dt}} {x1} &= {i1} + {x0} - {x1}" "\n"
+        "\\end{aligned}"
+    )
+
+
 def test_build_is_idempotent_on_systems():
     system = sr.build(two_leaky_chain())
     assert sr.build(system) is system
