@@ -294,13 +294,11 @@ def _edit_equations(parent: OperatorTemplate, variables: Mapping[str, Variable],
     for eq in parsed:
         if eq.target in removed or eq.text in removed:
             continue
-        rhs = eq.rhs
-        target = eq.target
-        for old, new in pairs:
-            rhs = rhs.subs(old, new)
-            renames = isinstance(old, sympy.Symbol) and isinstance(new, sympy.Symbol)
-            if renames and old.name == target:
-                target = new.name
+        # all pairs at once: {a: b, b: a} swaps a and b
+        rhs = eq.rhs.subs(pairs, simultaneous=True) if pairs else eq.rhs
+        target = next((new.name for old, new in pairs
+                       if isinstance(old, sympy.Symbol) and isinstance(new, sympy.Symbol)
+                       and old.name == eq.target), eq.target)
         out.append(equation_text(eq.kind, target, rhs))
     return out + add
 

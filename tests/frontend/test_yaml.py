@@ -268,3 +268,20 @@ def test_edits_reach_templates_of_other_files_that_use_them(tmp_path):
     os.utime(c, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
     assert sr.build(f"{a}:C").parameters == {"n/Op/tau": 5.0}
     assert sr.build(f"{tmp_path / 'b.yaml'}:N").parameters == {"N/Op/tau": 5.0}
+
+
+def test_replace_substitutes_all_pairs_at_once(tmp_path):
+    f = write(tmp_path / "swap.yaml", """
+        Op:
+          base: OperatorTemplate
+          equations: ["x' = a - b*x", "y' = x - y"]
+          variables: {x: output(0.0), y: variable(0.0), a: 1.0, b: 2.0}
+        Swap:
+          base: Op
+          equations: {replace: {a: b, b: a}}
+        SwapStates:
+          base: Op
+          equations: {replace: {x: y, y: x}}
+    """)
+    assert sr.load(f"{f}:Swap").equations == ("x' = -a*x + b", "y' = x - y")
+    assert sr.load(f"{f}:SwapStates").equations == ("y' = a - b*y", "x' = -x + y")
