@@ -55,6 +55,8 @@ _KEYS = {
 }
 _COMMON = {"base", "description", "label"}
 _SUFFIXES = (".yaml", ".yml")
+#: the templates being built, outermost first, as (file, name): references may cross files
+_BUILDING: list[tuple[Path, str]] = []
 
 
 def _stamp(path: Path) -> tuple[int, int]:
@@ -101,7 +103,6 @@ class _File:
             )
         self.data = dict(data)
         self.built: dict[str, Any] = {}
-        self.building: list[str] = []
 
     def names(self) -> list[str]:
         return [k for k, v in self.data.items() if isinstance(v, Mapping) and "base" in v]
@@ -139,16 +140,24 @@ class _File:
                 f"No template {name!r} in {str(self.path)!r}. Templates there: "
                 f"{', '.join(self.names()) or 'none'}."
             )
-        if name in self.building:
-            chain = " -> ".join([*self.building[self.building.index(name):], name])
+        key = (self.path, name)
+        if key in _BUILDING:
+            cycle = [*_BUILDING[_BUILDING.index(key):], key]
+            if all(path == self.path for path, _ in cycle):
+                chain = " -> ".join(n for _, n in cycle)
+                raise ModelDefinitionError(
+                    f"Templates in {str(self.path)!r} refer to each other in a cycle: {chain}."
+                )
+            chain = " -> ".join(f"{path}:{n}" for path, n in cycle)
             raise ModelDefinitionError(
-                f"Templates in {str(self.path)!r} refer to each other in a cycle: {chain}."
+                f"Templates of several files refer to each other in a cycle: {chain}. A "
+                f"template cannot be based on, or made of, itself; break the cycle."
             )
-        self.building.append(name)
+        _BUILDING.append(key)
         try:
             tpl = self._make(name, self.data[name])
         finally:
-            self.building.pop()
+            _BUILDING.pop()
         self.built[name] = tpl
         return tpl
 

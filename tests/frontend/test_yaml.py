@@ -1,5 +1,6 @@
 """YAML templates in PyRates' format: loading, inheritance, references, round trip, errors."""
 
+import re
 import textwrap
 
 import numpy as np
@@ -285,3 +286,15 @@ def test_replace_substitutes_all_pairs_at_once(tmp_path):
     """)
     assert sr.load(f"{f}:Swap").equations == ("x' = -a*x + b", "y' = x - y")
     assert sr.load(f"{f}:SwapStates").equations == ("y' = a - b*y", "x' = -x + y")
+
+
+def test_a_cycle_across_files_is_reported_whole(tmp_path):
+    write(tmp_path / "a.yaml", "A:\n  base: b.yaml:B\n")
+    write(tmp_path / "b.yaml", "B:\n  base: c.yaml:C\n")
+    write(tmp_path / "c.yaml", "C:\n  base: a.yaml:A\n")
+    a, b, c = (re.escape(str(tmp_path / f"{n}.yaml")) for n in "abc")
+    with pytest.raises(ModelDefinitionError,
+                       match=rf"Templates of several files refer to each other in a cycle: "
+                             rf"{a}:A -> {b}:B -> {c}:C -> {a}:A. A template cannot be based "
+                             rf"on, or made of, itself; break the cycle"):
+        sr.load(f"{tmp_path / 'a.yaml'}:A")
