@@ -487,6 +487,14 @@ class _Writer:
             if not isinstance(tpl, (OperatorTemplate, EdgeTemplate)):
                 continue
             first = canonical.setdefault(tpl.name, tpl)
+            if first is not tpl and type(first) is not type(tpl):
+                raise ModelDefinitionError(
+                    f"Cannot write {template.name!r} to YAML: an OperatorTemplate and an "
+                    f"EdgeTemplate are both named {tpl.name!r}. A YAML file holds one template "
+                    f"per name and both names are path parts (an edge's variables are "
+                    f"'{tpl.name}_<k>/<operator>/<variable>'), so rename one of them, e.g. the "
+                    f"edge to '{tpl.name}_edge'."
+                )
             if first is not tpl and first.structure_key() != tpl.structure_key():
                 kind = type(tpl).__name__
                 raise ModelDefinitionError(

@@ -298,3 +298,16 @@ def test_a_cycle_across_files_is_reported_whole(tmp_path):
                              rf"{a}:A -> {b}:B -> {c}:C -> {a}:A. A template cannot be based "
                              rf"on, or made of, itself; break the cycle"):
         sr.load(f"{tmp_path / 'a.yaml'}:A")
+
+
+def test_writing_an_edge_named_like_an_operator_is_an_error_that_says_so():
+    lp = sr.OperatorTemplate("lp", ["s' = (u - s)/tau"],
+                             {"s": "output(0.0)", "u": "input(0.0)", "tau": 0.1})
+    op = sr.OperatorTemplate("Op", ["x' = -x + i"], {"x": "output(1.0)", "i": "input(0.0)"})
+    circ = sr.CircuitTemplate("C", {"a": op, "b": op},
+                              [("a/x", "b/i", sr.EdgeTemplate("lp", [lp]), {})])
+    with pytest.raises(ModelDefinitionError,
+                       match=r"Cannot write 'C' to YAML: an OperatorTemplate and an EdgeTemplate "
+                             r"are both named 'lp'.*rename one of them, e.g. the edge to "
+                             r"'lp_edge'"):
+        sr.to_yaml(circ)
