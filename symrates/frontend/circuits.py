@@ -55,7 +55,14 @@ def _edge_spec(edge: Any, where: str) -> EdgeSpec:
         )
     source, target = edge[0], edge[1]
     tpl = edge[2] if len(edge) > 2 else None
-    attrs = dict(edge[3]) if len(edge) > 3 and edge[3] else {}
+    attrs = edge[3] if len(edge) > 3 and edge[3] is not None else {}
+    if not isinstance(attrs, Mapping):
+        raise ModelDefinitionError(
+            f"Edge {list(edge)!r} of {where}: the fourth entry must be a mapping of edge "
+            f"attributes such as {{weight: 1.0, delay: 0.0}}, got {attrs!r}. Write the weight as "
+            f"{{weight: {attrs!r}}}."
+        )
+    attrs = dict(attrs)
     for p in (source, target):
         if not isinstance(p, str) or not split(p):
             raise ModelDefinitionError(

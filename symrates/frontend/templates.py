@@ -164,6 +164,11 @@ class OperatorTemplate:
         _check_name(name, "operator", f"OperatorTemplate {name!r}")
         if isinstance(equations, str):
             equations = [equations]
+        if not isinstance(equations, Iterable) or isinstance(equations, Mapping):
+            raise ModelDefinitionError(
+                f"Equations of operator {name!r} must be a string or a list of strings such as "
+                f"[\"x' = -x/tau\"], got {equations!r}."
+            )
         eqs = tuple(equations)
         for eq in eqs:
             if not isinstance(eq, str):
@@ -324,6 +329,12 @@ def _operator_list(operators: Any, where: str) -> tuple[OperatorTemplate, ...]:
                 f"{where} lists {op!r} as an operator; expected an OperatorTemplate or the "
                 f"name of one."
             )
+        if not isinstance(changes, Mapping):
+            raise ModelDefinitionError(
+                f"{where} gives {changes!r} as the changes of operator {op.name!r}; in the "
+                f"mapping form of operators each operator maps to {{variable: value}} (or to "
+                f"nothing), e.g. {{{op.name}: {{tau: 0.01}}}}."
+            )
         out.append(op.update(changes) if changes else op)
     names = [op.name for op in out]
     dup = {n for n in names if names.count(n) > 1}
@@ -413,8 +424,17 @@ class EdgeTemplate(_OperatorGraph):
     """Operators applied along an edge.
 
     The edge's source value feeds the edge's one free input (an input no edge operator's output
-    feeds); the edge's output (the variable marked ``output``) is what reaches the target, times the
-    edge weight.
+    feeds); the edge's output (the one variable marked ``output`` that no other edge operator takes
+    as input) is what reaches the target, times the edge weight. Operators chain as in a node.
+
+    Examples
+    --------
+    >>> gain = OperatorTemplate("gain", ["s_in = k*u"], {"s_in": "output", "u": "input", "k": 2.0})
+    >>> lp = OperatorTemplate("lp", ["s' = (s_in - s)/tau"],
+    ...                       {"s": "output", "s_in": "input", "tau": 0.1})
+    >>> edge = EdgeTemplate("filtered", [gain, lp])      # lp's input s_in receives gain's s_in
+    >>> edge.free_input, edge.output
+    ('gain/u', 'lp/s')
     """
 
     _kind = "edge"
@@ -432,10 +452,15 @@ class EdgeTemplate(_OperatorGraph):
 
     @cached_property
     def output(self) -> str:
-        outs = [join(op.name, v) for op in self.operators for v in op.outputs]
+        def consumed(op: OperatorTemplate, v: str) -> bool:
+            return any(other is not op and v in other.inputs for other in self.operators)
+
+        outs = [join(op.name, v) for op in self.operators for v in op.outputs
+                if not consumed(op, v)]
         if len(outs) != 1:
             raise ModelDefinitionError(
-                f"EdgeTemplate {self.name!r} needs exactly one variable marked 'output' (what "
-                f"reaches the target), found {outs or 'none'}."
+                f"EdgeTemplate {self.name!r} needs exactly one variable marked 'output' that no "
+                f"other operator of the edge takes as input (what reaches the target), found "
+                f"{outs or 'none'}. Mark only the final variable as 'output(x0)'."
             )
         return outs[0]

@@ -55,13 +55,31 @@ _KEYS = {
 }
 _COMMON = {"base", "description", "label"}
 _SUFFIXES = (".yaml", ".yml")
+#: the templates being built, outermost first, as (file, name): references may cross files
+_BUILDING: list[tuple[Path, str]] = []
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    """What tells a changed file: its modification time (ns) and size."""
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise ModelDefinitionError(f"Cannot read model file {str(path)!r}: {exc}.") from exc
+    return st.st_mtime_ns, st.st_size
 
 
 class _File:
-    """One parsed YAML file and the templates built from it (cached per file and mtime)."""
+    """One parsed YAML file and the templates built from it.
+
+    Cached per path while the file and every file its templates were built from (``uses``) are
+    unchanged on disk: a template of ``a.yaml`` that uses ``b.yaml:Op`` holds ``Op`` as it was
+    when it was built, so an edit of ``b.yaml`` must also drop ``a.yaml``'s templates.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.stamp = _stamp(path)
+        self.uses: dict[Path, _File] = {}
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
@@ -85,10 +103,22 @@ class _File:
             )
         self.data = dict(data)
         self.built: dict[str, Any] = {}
-        self.building: list[str] = []
 
     def names(self) -> list[str]:
         return [k for k, v in self.data.items() if isinstance(v, Mapping) and "base" in v]
+
+    def current(self, seen: set[Path] | None = None) -> bool:
+        """Whether this file and all files it used are unchanged on disk."""
+        seen = set() if seen is None else seen
+        if self.path in seen:            # files may use each other
+            return True
+        seen.add(self.path)
+        try:
+            if _stamp(self.path) != self.stamp:
+                return False
+        except ModelDefinitionError:
+            return False
+        return all(f.current(seen) for f in self.uses.values())
 
     # -- references ----------------------------------------------------------------------------
     def ref(self, name: Any, where: str):
@@ -96,7 +126,10 @@ class _File:
             raise ModelDefinitionError(f"{where}: expected a template name, got {name!r}.")
         if name in self.data:
             return self.template(name)
-        return _load(name, origin=self.path, where=f"{where} in {str(self.path)!r}")
+        file, tpl = _locate(name, origin=self.path, where=f"{where} in {str(self.path)!r}")
+        if file is not self:
+            self.uses[file.path] = file
+        return file.template(tpl)
 
     # -- templates -----------------------------------------------------------------------------
     def template(self, name: str):
@@ -107,16 +140,24 @@ class _File:
                 f"No template {name!r} in {str(self.path)!r}. Templates there: "
                 f"{', '.join(self.names()) or 'none'}."
             )
-        if name in self.building:
-            chain = " -> ".join([*self.building[self.building.index(name):], name])
+        key = (self.path, name)
+        if key in _BUILDING:
+            cycle = [*_BUILDING[_BUILDING.index(key):], key]
+            if all(path == self.path for path, _ in cycle):
+                chain = " -> ".join(n for _, n in cycle)
+                raise ModelDefinitionError(
+                    f"Templates in {str(self.path)!r} refer to each other in a cycle: {chain}."
+                )
+            chain = " -> ".join(f"{path}:{n}" for path, n in cycle)
             raise ModelDefinitionError(
-                f"Templates in {str(self.path)!r} refer to each other in a cycle: {chain}."
+                f"Templates of several files refer to each other in a cycle: {chain}. A "
+                f"template cannot be based on, or made of, itself; break the cycle."
             )
-        self.building.append(name)
+        _BUILDING.append(key)
         try:
             tpl = self._make(name, self.data[name])
         finally:
-            self.building.pop()
+            _BUILDING.pop()
         self.built[name] = tpl
         return tpl
 
@@ -153,7 +194,16 @@ class _File:
         if isinstance(ops, (str, OperatorTemplate)):
             ops = [ops]
         if isinstance(ops, Mapping):
-            return {self._op(o, where): (v or {}) for o, v in ops.items()}
+            out = {}
+            for o, v in ops.items():
+                if v is not None and not isinstance(v, Mapping):
+                    raise ModelDefinitionError(
+                        f"'operators' of {where} maps {o!r} to {v!r}; in the mapping form each "
+                        f"operator maps to {{variable: value}} (or to nothing), e.g. "
+                        f"{{{o}: {{tau: 0.01}}}}. For a plain list write [{o}, ...]."
+                    )
+                out[self._op(o, where)] = v or {}
+            return out
         if isinstance(ops, (list, tuple)):
             return [self._op(o, where) for o in ops]
         raise ModelDefinitionError(
@@ -174,6 +224,12 @@ class _File:
         equations = spec.get("equations", parent.equations if parent else None)
         if equations is None:
             raise ModelDefinitionError(f"{where} needs 'equations'.")
+        if not isinstance(equations, (str, list, tuple, Mapping)):
+            raise ModelDefinitionError(
+                f"'equations' of {where} must be a string, a list of strings, or (to edit the "
+                f"base's equations) a mapping {{replace: ..., add: ..., remove: ...}}; got "
+                f"{equations!r}."
+            )
         if isinstance(equations, Mapping):
             if parent is None:
                 raise ModelDefinitionError(
@@ -203,7 +259,18 @@ class _File:
         return CircuitTemplate(name, nodes, edges, description=description)
 
     def _edge(self, edge: Any, where: str):
-        if isinstance(edge, (list, tuple)) and len(edge) > 2 and isinstance(edge[2], str):
+        if not isinstance(edge, (list, tuple)) or not 2 <= len(edge) <= 4:
+            raise ModelDefinitionError(
+                f"Edge {edge!r} of {where} must be a list [source, target, template or null, "
+                f"{{weight: ..., delay: ...}}]."
+            )
+        if len(edge) > 3 and edge[3] is not None and not isinstance(edge[3], Mapping):
+            raise ModelDefinitionError(
+                f"Edge {list(edge)!r} of {where}: the fourth entry must be a mapping of edge "
+                f"attributes such as {{weight: 1.0, delay: 0.0}}, got {edge[3]!r}. Write the "
+                f"weight as {{weight: {edge[3]!r}}}."
+            )
+        if len(edge) > 2 and isinstance(edge[2], str):
             edge = list(edge)
             edge[2] = self.ref(edge[2], f"edge {edge[0]} -> {edge[1]} of {where}")
         return edge
@@ -230,41 +297,48 @@ def _edit_equations(parent: OperatorTemplate, variables: Mapping[str, Variable],
          parse_expression(str(new), symbols, path=where))
         for old, new in replace.items()
     ]
+    removed = _text_list(edits, "remove", where)
+    add = _text_list(edits, "add", where)
     out = []
-    removed = edits.get("remove") or []
-    removed = [removed] if isinstance(removed, str) else list(removed)
     for eq in parsed:
         if eq.target in removed or eq.text in removed:
             continue
-        rhs = eq.rhs
-        target = eq.target
-        for old, new in pairs:
-            rhs = rhs.subs(old, new)
-            renames = isinstance(old, sympy.Symbol) and isinstance(new, sympy.Symbol)
-            if renames and old.name == target:
-                target = new.name
+        # all pairs at once: {a: b, b: a} swaps a and b
+        rhs = eq.rhs.subs(pairs, simultaneous=True) if pairs else eq.rhs
+        target = next((new.name for old, new in pairs
+                       if isinstance(old, sympy.Symbol) and isinstance(new, sympy.Symbol)
+                       and old.name == eq.target), eq.target)
         out.append(equation_text(eq.kind, target, rhs))
-    add = edits.get("add") or []
-    out += [add] if isinstance(add, str) else [str(a) for a in add]
-    return out
+    return out + add
+
+
+def _text_list(edits: Mapping, key: str, where: str) -> list[str]:
+    """``edits[key]`` as a list of strings (one string, a list of them, or nothing)."""
+    value = edits.get(key) or []
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        what = "equations to add" if key == "add" else "equations or variables to remove"
+        raise ModelDefinitionError(
+            f"'{key}' in the equations of {where} must be a string or a list of strings (the "
+            f"{what}), got {value!r}. Quote equations, e.g. [\"x' = -x\"]."
+        )
+    return value
 
 
 # --------------------------------------------------------------------------------------------------
 # finding files
 # --------------------------------------------------------------------------------------------------
 
-_FILES: dict[tuple[str, float], _File] = {}
+_FILES: dict[Path, _File] = {}
 
 
 def _open(path: Path) -> _File:
     path = path.resolve()
-    try:
-        key = (str(path), path.stat().st_mtime)
-    except OSError as exc:
-        raise ModelDefinitionError(f"Cannot read model file {str(path)!r}: {exc}.") from exc
-    if key not in _FILES:
-        _FILES[key] = _File(path)
-    return _FILES[key]
+    file = _FILES.get(path)
+    if file is None or not file.current():
+        file = _FILES[path] = _File(path)
+    return file
 
 
 def _find_file(parts: list[str], origin: Path | None) -> Path | None:
@@ -281,6 +355,12 @@ def _find_file(parts: list[str], origin: Path | None) -> Path | None:
 
 
 def _load(ref: str, *, origin: Path | None = None, where: str = ""):
+    file, name = _locate(ref, origin=origin, where=where)
+    return file.template(name)
+
+
+def _locate(ref: str, *, origin: Path | None = None, where: str = "") -> tuple[_File, str]:
+    """The file a reference points into, and the template name."""
     if not isinstance(ref, str) or not ref.strip():
         raise ModelDefinitionError(
             f"Expected a model reference such as 'jansen_rit.JRC', got {ref!r}.")
@@ -295,7 +375,7 @@ def _load(ref: str, *, origin: Path | None = None, where: str = ""):
             raise ModelDefinitionError(
                 f"Model file {file!r} of reference {ref!r} does not exist{place}."
             )
-        return _open(path).template(name)
+        return _open(path), name
     parts = ref.split(".")
     if len(parts) < 2 or not all(p.isidentifier() for p in parts):
         raise ModelDefinitionError(
@@ -312,7 +392,7 @@ def _load(ref: str, *, origin: Path | None = None, where: str = ""):
             f"model library, the folders above the referring file and the Python path.{hint} "
             f"Library models: see symrates.list_models()."
         )
-    return _open(path).template(parts[-1])
+    return _open(path), parts[-1]
 
 
 def load(reference: str):
@@ -407,6 +487,14 @@ class _Writer:
             if not isinstance(tpl, (OperatorTemplate, EdgeTemplate)):
                 continue
             first = canonical.setdefault(tpl.name, tpl)
+            if first is not tpl and type(first) is not type(tpl):
+                raise ModelDefinitionError(
+                    f"Cannot write {template.name!r} to YAML: an OperatorTemplate and an "
+                    f"EdgeTemplate are both named {tpl.name!r}. A YAML file holds one template "
+                    f"per name and both names are path parts (an edge's variables are "
+                    f"'{tpl.name}_<k>/<operator>/<variable>'), so rename one of them, e.g. the "
+                    f"edge to '{tpl.name}_edge'."
+                )
             if first is not tpl and first.structure_key() != tpl.structure_key():
                 kind = type(tpl).__name__
                 raise ModelDefinitionError(

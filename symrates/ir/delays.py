@@ -8,7 +8,8 @@ mean ``d`` and standard deviation ``s``, i.e. of shape ``k = round((d/s)²)`` an
 
 so the delay becomes ordinary states that every solver and the analysis see. Edges from the same
 source unit with the same ``(k, a)`` share one chain. Chains start at the source's initial value
-(the history before ``t = 0`` is the initial state).
+(the history before ``t = 0`` is the initial state). The chains of order ``k`` form a group named
+``_gamma{k}`` (``_gamma{k}_2``, ... if that name is taken).
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ import numpy as np
 import sympy
 
 from ..errors import ModelDefinitionError
+from ..frontend.parsing import TIME, Delay
 from .csr import CSR
+from .paths import split
 from .system import Coupling, Group, SymbolicSystem
 
 __all__ = ["expand_distributed_delays", "chain_order"]
@@ -30,7 +33,17 @@ def chain_order(delay: np.ndarray, spread: np.ndarray) -> np.ndarray:
     return np.maximum(1, np.rint((delay / spread) ** 2)).astype(np.int64)
 
 
-def _chain_group(k: int, n: int, rates: np.ndarray, start: np.ndarray) -> Group:
+def _chain_name(k: int, taken: set[str]) -> str:
+    """``_gamma{k}``, or ``_gamma{k}_2``, ``_gamma{k}_3``, ... if a group or the first part of a
+    node path already has that name (a network expands the chains of its unit's own edges first,
+    and users may name nodes ``_gamma1``)."""
+    name, m = f"_gamma{k}", 2
+    while name in taken:
+        name, m = f"_gamma{k}_{m}", m + 1
+    return name
+
+
+def _chain_group(name: str, k: int, n: int, rates: np.ndarray, start: np.ndarray) -> Group:
     sym = {f"chain/z{m}": sympy.Symbol(f"chain/z{m}", real=True) for m in range(1, k + 1)}
     rate = sympy.Symbol("chain/rate", real=True)
     base = sympy.Symbol("chain/in", real=True)
@@ -40,7 +53,7 @@ def _chain_group(k: int, n: int, rates: np.ndarray, start: np.ndarray) -> Group:
     prev = [inp] + [sym[f"chain/z{m}"] for m in range(1, k)]
     derivs = tuple(rate * (p - sym[s]) for p, s in zip(prev, states))
     return Group(
-        name=f"_gamma{k}", nodes=(f"_gamma{k}",), states=states, derivatives=derivs,
+        name=name, nodes=(name,), states=states, derivatives=derivs,
         algebraic=(("chain/in", base + cin),),
         symbols={**sym, "chain/in": inp},
         parameters=("chain/in", "chain/rate"),
@@ -55,14 +68,16 @@ def _chain_group(k: int, n: int, rates: np.ndarray, start: np.ndarray) -> Group:
 
 
 def _initial_sources(system: SymbolicSystem) -> dict[int, np.ndarray]:
-    """Each coupling's source values at the declared initial state (by coupling index)."""
+    """Each coupling's source values at ``t = 0`` and the declared initial state (by coupling
+    index). A delayed value there is its history, the value at the initial state."""
     cins = {g.name: {v: np.zeros(g.n) for v in g.cin} for g in system.groups}
     values = {}
     for ci, c in enumerate(system.couplings):
         g = system.group(c.source)
         args = [*(g.symbols[s] for s in g.states), *(g.param_symbols[p] for p in g.parameters),
                 *g.cin.values()]
-        fn = sympy.lambdify(args, c.expr, modules="numpy")
+        expr = c.expr.replace(Delay, lambda inner, _delay: inner).xreplace({TIME: 0})
+        fn = sympy.lambdify(args, expr, modules="numpy")
         vals = fn(*(g.initial[s] for s in g.states), *(g.param_values[p] for p in g.parameters),
                   *(cins[g.name][v] for v in g.cin))
         values[ci] = np.broadcast_to(np.asarray(vals, dtype=float), (g.n,)).copy()
@@ -111,11 +126,13 @@ def expand_distributed_delays(system: SymbolicSystem) -> SymbolicSystem:
                 units.append((ci, int(col), float(a)))
             feeds.append((int(k), index[key], c, int(row), float(w)))
 
+    taken = {g.name for g in groups} | {split(node)[0] for g in groups for node in g.nodes}
     for k, units in sorted(chains.items()):
         n = len(units)
         rates = np.array([a for _, _, a in units])
         start = np.array([starts[ci][col] for ci, col, _ in units])
-        chain = _chain_group(k, n, rates, start)
+        chain = _chain_group(_chain_name(k, taken), k, n, rates, start)
+        taken.add(chain.name)
         groups.append(chain)
         # sources -> chain inputs, one coupling per source coupling feeding this chain group
         for ci in sorted({ci for ci, _, _ in units}):

@@ -260,11 +260,13 @@ def _build(net: Network) -> SymbolicSystem:
         where = f"coupling {k} ({c.source} -> {c.target}) of the network of {name!r}"
         sg, slocal, snode = unit.locate(c.source)
         tg, tlocal, tnode = unit.locate(c.target)
-        if tlocal not in tg.param_symbols or tlocal not in tg.symbols:
+        # an input has a constant part (a parameter) and a definition (algebraic); a plain
+        # parameter has only the former, a state or algebraic variable only the latter
+        if tlocal not in tg.param_symbols or tlocal not in tg.algebraic_names:
             raise ModelDefinitionError(
                 f"The target {c.target!r} of {where} is not an input variable; couplings add "
                 f"into variables declared as 'input(x0)'. Inputs: "
-                f"{', '.join(unit.inputs[:8])}."
+                f"{', '.join(unit.inputs[:8]) or 'none'}; declare the target as an input."
             )
         W = _as_csr(c.weights, n, f"The weights of {where}")
         delays = _on_pattern(c.delays, W, n, f"The delays of {where}")

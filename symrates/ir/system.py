@@ -442,14 +442,28 @@ class SymbolicSystem:
         return self._cache["jacobian"]
 
     def symbol(self, path: str) -> sympy.Symbol:
-        """The sympy symbol of a state or parameter in the flattened view."""
-        full = self.resolve(path)
+        """The sympy symbol of a state or parameter in the flattened view.
+
+        In a network every unit has its own symbol: ``"pc/rpo/v[3]"`` is ``v`` of unit 3.
+        """
+        base, copy = path, None
+        if path.endswith("]"):
+            base, _, copy = path[:-1].rpartition("[")
+        full = self.resolve(base)
         flat = self._flat
-        for s in flat["states"]:
-            if s.name == full:
-                return s
-        if full in flat["params"]:
-            return flat["params"][full]
+        symbols = {s.name: s for s in flat["states"]}
+        symbols.update(flat["params"])
+        name = full if copy is None else f"{full}[{copy}]"
+        if name in symbols:
+            return symbols[name]
+        per_unit = [k for k in symbols if k.startswith(full + "[")]
+        if per_unit:
+            shown = ", ".join(repr(k) for k in per_unit[:4]) + (", ..." if len(per_unit) > 4
+                                                                else "")
+            raise ModelDefinitionError(
+                f"{path!r} of {self.name!r} names no single symbol: the flattened view has one "
+                f"per unit, {shown}. Ask for one of them, e.g. symbol({per_unit[0]!r})."
+            )
         raise ModelDefinitionError(
             f"{full!r} of {self.name!r} is an algebraic variable or input; only states and "
             f"parameters have symbols in the flattened view (algebraic ones are substituted)."
@@ -494,10 +508,18 @@ def _number(x: float) -> sympy.Expr:
     return sympy.Integer(int(x)) if float(x).is_integer() else sympy.Float(x)
 
 
-def _latex_name(path: str) -> str:
-    parts = split(path.replace("[", "/").replace("]", ""))
+def _latex_name(name: str) -> str:
+    """LaTeX of a flat name: the variable, subscripted with its path and, for a network, the
+    copy (``"pc/rpo/v[3]"`` -> ``{v}_{\\mathrm{pc,rpo},3}``)."""
+    path, copy = name, ""
+    if name.endswith("]"):
+        path, _, copy = name[:-1].rpartition("[")
+    parts = split(path)
     base = sympy.latex(sympy.Symbol(parts[-1]))
-    if len(parts) == 1:
-        return base
-    sub = ",".join(p.replace("_", r"\_") for p in parts[:-1])
-    return rf"{{{base}}}_{{\mathrm{{{sub}}}}}"
+    subs = []
+    if len(parts) > 1:
+        where = ",".join(p.replace("_", r"\_") for p in parts[:-1])
+        subs.append(rf"\mathrm{{{where}}}")
+    if copy:
+        subs.append(copy)
+    return rf"{{{base}}}_{{{','.join(subs)}}}" if subs else base

@@ -113,6 +113,45 @@ def test_edge_template_operators_are_applied_to_the_source():
         a + system.symbol("squarer_0/sq/inp")) ** 2) / system.symbol("b/li/tau")) == 0
 
 
+def test_edge_template_with_chained_operators_feeds_its_last_output_to_the_target():
+    gain = sr.OperatorTemplate("Gain", ["s_in = k*u"],
+                               {"s_in": "output(0.0)", "u": "input(0.0)", "k": 2.0})
+    lp = sr.OperatorTemplate("LP", ["s' = (s_in - s)/tau"],
+                             {"s": "output(0.0)", "s_in": "input(0.0)", "tau": 0.1})
+    op = sr.OperatorTemplate("Op", ["x' = -x + i"], {"x": "output(1.0)", "i": "input(0.0)"})
+    edge = sr.EdgeTemplate("GE", [gain, lp])
+    assert (edge.free_input, edge.output) == ("Gain/u", "LP/s")
+    w = 1.5
+    system = sr.build(sr.CircuitTemplate("C", {"a": op, "b": op},
+                                         [("a/x", "b/i", edge, {"weight": w})]))
+    assert system.states == ("a/Op/x", "b/Op/x", "GE_0/LP/s")
+    xa, xb, s = (system.symbol(p) for p in system.states)
+    P = {p: system.symbol(p) for p in system.parameters}
+    # by hand: u = x_a (+ its constant part), s_in = k*u, s' = (s_in - s)/tau, b's i += w*s
+    assert list(system.rhs) == [
+        P["a/Op/i"] - xa,
+        P["b/Op/i"] + w * s - xb,
+        (P["GE_0/LP/s_in"] + P["GE_0/Gain/k"] * (P["GE_0/Gain/u"] + xa) - s) / P["GE_0/LP/tau"],
+    ]
+    # x_a = exp(-t); s = c (exp(-t) - exp(-t/tau)) with c = k/(1 - tau); x_b' = -x_b + w s
+    res = sr.simulate(system, 3.0, dt=1e-3, method="rk4", backend="numpy", sampling=0.1)
+    t, k, tau = res.t, 2.0, 0.1
+    c = k / (1 - tau)
+    np.testing.assert_allclose(res["GE_0/LP/s"], c * (np.exp(-t) - np.exp(-t / tau)),
+                               rtol=1e-9, atol=1e-12)
+    d = w * c
+    xb_exact = ((1 - d * tau / (1 - tau)) * np.exp(-t) + d * t * np.exp(-t)
+                + d * tau / (1 - tau) * np.exp(-t / tau))
+    np.testing.assert_allclose(res["b/Op/x"], xb_exact, rtol=1e-9)
+    both = sr.EdgeTemplate("GE2", [gain,
+                                   sr.OperatorTemplate("LP", ["s' = -s"], {"s": "output"})])
+    with pytest.raises(ModelDefinitionError,
+                       match=r"EdgeTemplate 'GE2' needs exactly one variable marked 'output' that "
+                             r"no other operator of the edge takes as input .*found "
+                             r"\['Gain/s_in', 'LP/s'\]"):
+        sr.build(sr.CircuitTemplate("C", {"a": op, "b": op}, [("a/x", "b/i", both, {})]))
+
+
 def test_edge_errors():
     node = sr.NodeTemplate("LI", [LEAKY])
     with pytest.raises(ModelDefinitionError, match=r"targets 'li/r', which is declared as output"):
@@ -125,6 +164,22 @@ def test_edge_errors():
         sr.CircuitTemplate("c", {"a": node}, [("a/li/r", "a/li/I_ext", None, {"delay": -1})])
     with pytest.raises(ModelDefinitionError, match=r"Unknown variable 'li/q' in node 'b'"):
         sr.build(sr.CircuitTemplate("c", {"a": node, "b": node}, [("a/li/r", "b/li/q")]))
+
+
+def test_malformed_template_arguments_are_model_definition_errors():
+    node = sr.NodeTemplate("LI", [LEAKY])
+    with pytest.raises(ModelDefinitionError,
+                       match=r"Edge \['a/li/r', 'a/li/I_ext', None, 5\] of CircuitTemplate 'c': "
+                             r"the fourth entry must be a mapping of edge attributes"):
+        sr.CircuitTemplate("c", {"a": node}, [("a/li/r", "a/li/I_ext", None, 5)])
+    with pytest.raises(ModelDefinitionError,
+                       match=r"Equations of operator 'op' must be a string or a list of strings "
+                             r".*got 5"):
+        sr.OperatorTemplate("op", 5, {"x": "output"})
+    with pytest.raises(ModelDefinitionError,
+                       match=r"NodeTemplate 'n' gives 5 as the changes of operator 'li'; .*each "
+                             r"operator maps to \{variable: value\}"):
+        sr.NodeTemplate("n", {LEAKY: 5})
 
 
 def test_update_is_immutable_and_resolves_suffixes():

@@ -1,5 +1,6 @@
 """YAML templates in PyRates' format: loading, inheritance, references, round trip, errors."""
 
+import re
 import textwrap
 
 import numpy as np
@@ -143,6 +144,15 @@ def test_round_trip_keeps_equations(tmp_path):
     assert sr.build(jrc).rhs == sr.build(again).rhs
 
 
+BAD_BASE = """\
+Op:
+  base: OperatorTemplate
+  equations: ["x' = -x + i"]
+  variables: {x: output(1.0), i: input(0.0)}
+N: {base: NodeTemplate, operators: [Op]}
+"""
+
+
 @pytest.mark.parametrize(
     "text, ref, error, match",
     [
@@ -161,6 +171,28 @@ def test_round_trip_keeps_equations(tmp_path):
         ("- just\n- a list", "A", ModelDefinitionError, r"must hold a mapping"),
         ("A: {base: OperatorTemplate, equations: {replace: {x: y}}, variables: {x: variable}}",
          "A", ModelDefinitionError, r"edits equations .* has no base template"),
+        (BAD_BASE + "A: {base: CircuitTemplate, nodes: {a: N, b: N}, "
+                    "edges: [[a/Op/x, b/Op/i, null, 5]]}", "A", ModelDefinitionError,
+         r"Edge \['a/Op/x', 'b/Op/i', None, 5\] of template 'A' in '.*bad.yaml': the fourth "
+         r"entry must be a mapping of edge attributes .* got 5. Write the weight as \{weight: 5\}"),
+        (BAD_BASE + "A: {base: CircuitTemplate, nodes: {a: N}, edges: [a/Op/x]}", "A",
+         ModelDefinitionError, r"Edge 'a/Op/x' of template 'A' in '.*bad.yaml' must be a list "
+                               r"\[source, target"),
+        (BAD_BASE + "A: {base: OperatorTemplate, equations: 5, variables: {x: output}}", "A",
+         ModelDefinitionError, r"'equations' of template 'A' in '.*bad.yaml' must be a string, a "
+                               r"list of strings, or .* a mapping \{replace: ..., add: ..., "
+                               r"remove: ...\}; got 5"),
+        (BAD_BASE + "A: {base: NodeTemplate, operators: {Op: 5}}", "A", ModelDefinitionError,
+         r"'operators' of template 'A' in '.*bad.yaml' maps 'Op' to 5; in the mapping form each "
+         r"operator maps to \{variable: value\} .*e.g. \{Op: \{tau: 0.01\}\}"),
+        (BAD_BASE + "A: {base: Op, equations: {add: 5}}", "A", ModelDefinitionError,
+         r"'add' in the equations of template 'A' in '.*bad.yaml' must be a string or a list of "
+         r"strings \(the equations to add\), got 5"),
+        (BAD_BASE + "A: {base: Op, equations: {remove: 5}}", "A", ModelDefinitionError,
+         r"'remove' in the equations of template 'A' in '.*bad.yaml' must be a string or a list "
+         r"of strings \(the equations or variables to remove\), got 5"),
+        (BAD_BASE + "A: {base: Op, equations: {remove: [x, 5]}}", "A", ModelDefinitionError,
+         r"'remove' in the equations of .* got \['x', 5\]"),
     ],
 )
 def test_yaml_errors(tmp_path, text, ref, error, match):
@@ -217,4 +249,65 @@ def test_writing_two_different_operators_of_one_name_is_an_error():
                                     "b": sr.NodeTemplate("B", [two])})
     with pytest.raises(ModelDefinitionError, match=r"two different OperatorTemplates are both "
                                                    r"named 'op'.*rename one"):
+        sr.to_yaml(circ)
+
+
+def test_edits_reach_templates_of_other_files_that_use_them(tmp_path):
+    import os
+
+    op = "Op:\n  base: OperatorTemplate\n  equations: [\"x' = -x/tau\"]\n" \
+         "  variables: {x: output(1.0), tau: %s}\n"
+    c = tmp_path / "c.yaml"
+    c.write_text(op % "1.0")
+    write(tmp_path / "b.yaml", "N:\n  base: NodeTemplate\n  operators: [c.yaml:Op]\n")
+    a = write(tmp_path / "a.yaml", "C:\n  base: CircuitTemplate\n  nodes: {n: b.yaml:N}\n")
+    first = sr.load(f"{a}:C")
+    assert sr.load(f"{a}:C") is first                     # unchanged files stay cached
+    assert sr.build(first).parameters == {"n/Op/tau": 1.0}
+    c.write_text(op % "5.0")                               # same size: the time tells
+    stat = c.stat()
+    os.utime(c, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    assert sr.build(f"{a}:C").parameters == {"n/Op/tau": 5.0}
+    assert sr.build(f"{tmp_path / 'b.yaml'}:N").parameters == {"N/Op/tau": 5.0}
+
+
+def test_replace_substitutes_all_pairs_at_once(tmp_path):
+    f = write(tmp_path / "swap.yaml", """
+        Op:
+          base: OperatorTemplate
+          equations: ["x' = a - b*x", "y' = x - y"]
+          variables: {x: output(0.0), y: variable(0.0), a: 1.0, b: 2.0}
+        Swap:
+          base: Op
+          equations: {replace: {a: b, b: a}}
+        SwapStates:
+          base: Op
+          equations: {replace: {x: y, y: x}}
+    """)
+    assert sr.load(f"{f}:Swap").equations == ("x' = -a*x + b", "y' = x - y")
+    assert sr.load(f"{f}:SwapStates").equations == ("y' = a - b*y", "x' = -x + y")
+
+
+def test_a_cycle_across_files_is_reported_whole(tmp_path):
+    write(tmp_path / "a.yaml", "A:\n  base: b.yaml:B\n")
+    write(tmp_path / "b.yaml", "B:\n  base: c.yaml:C\n")
+    write(tmp_path / "c.yaml", "C:\n  base: a.yaml:A\n")
+    a, b, c = (re.escape(str(tmp_path / f"{n}.yaml")) for n in "abc")
+    with pytest.raises(ModelDefinitionError,
+                       match=rf"Templates of several files refer to each other in a cycle: "
+                             rf"{a}:A -> {b}:B -> {c}:C -> {a}:A. A template cannot be based "
+                             rf"on, or made of, itself; break the cycle"):
+        sr.load(f"{tmp_path / 'a.yaml'}:A")
+
+
+def test_writing_an_edge_named_like_an_operator_is_an_error_that_says_so():
+    lp = sr.OperatorTemplate("lp", ["s' = (u - s)/tau"],
+                             {"s": "output(0.0)", "u": "input(0.0)", "tau": 0.1})
+    op = sr.OperatorTemplate("Op", ["x' = -x + i"], {"x": "output(1.0)", "i": "input(0.0)"})
+    circ = sr.CircuitTemplate("C", {"a": op, "b": op},
+                              [("a/x", "b/i", sr.EdgeTemplate("lp", [lp]), {})])
+    with pytest.raises(ModelDefinitionError,
+                       match=r"Cannot write 'C' to YAML: an OperatorTemplate and an EdgeTemplate "
+                             r"are both named 'lp'.*rename one of them, e.g. the edge to "
+                             r"'lp_edge'"):
         sr.to_yaml(circ)

@@ -92,6 +92,10 @@ def test_b1_network_matches_the_numpy_peer_reference(n, t_end):
         (lambda: sr.network("jansen_rit.JRC", 2, couplings=[sr.Coupling(SRC, "pc/RPO_e_pc/v",
                                                                          np.ones((2, 2)))]),
          r"target 'pc/RPO_e_pc/v' .* is not an input variable"),
+        (lambda: sr.network("jansen_rit.JRC", 2, couplings=[sr.Coupling(SRC, "pc/RPO_e_pc/u",
+                                                                         np.ones((2, 2)))]),
+         r"target 'pc/RPO_e_pc/u' .* is not an input variable; couplings add into variables "
+         r"declared as 'input\(x0\)'. Inputs: pc/RPO_e_pc/m_in"),
         (lambda: sr.network("jansen_rit.JRC", 2, couplings=[sr.Coupling("m_ot", TGT, np.eye(2))]),
          r"Unknown variable 'm_ot'"),
         (lambda: sr.network("jansen_rit.JRC", 2, couplings=[sr.Coupling(SRC, TGT, np.eye(2),
@@ -118,6 +122,14 @@ def test_b1_network_matches_the_numpy_peer_reference(n, t_end):
 def test_network_errors(make, match):
     with pytest.raises(ModelDefinitionError, match=match):
         make()
+
+
+def test_a_coupling_into_a_parameter_is_an_error_not_dropped():
+    op = sr.OperatorTemplate("li", ["r' = -r + k"], {"r": "output(0.0)", "k": 0.0})
+    with pytest.raises(ModelDefinitionError,
+                       match=r"target 'k' of coupling 0 \(r -> k\) of the network of 'li' is not "
+                             r"an input variable.*Inputs: none; declare the target as an input"):
+        sr.network(op, 2, couplings=[sr.Coupling("r", "k", np.array([[0, 1.0], [1.0, 0]]))])
 
 
 def test_delays_are_recorded_per_edge():

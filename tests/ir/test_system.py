@@ -1,5 +1,7 @@
 """The symbolic system: paths, flattened view, Jacobian, LaTeX, groups."""
 
+import re
+
 import numpy as np
 import pytest
 import sympy
@@ -70,6 +72,36 @@ def test_latex_and_symbols():
     assert system.symbol("b/li/I_ext").name == "b/li/I_ext"  # an input's constant part
     with pytest.raises(ModelDefinitionError, match=r"'pc/PRO/m_out' of 'JRC' is an algebraic"):
         sr.build("jansen_rit.JRC").symbol("pc/PRO/m_out")
+
+
+def _pair_network():
+    op = sr.OperatorTemplate("Op", ["x' = -x + i"], {"x": "output(1.0)", "i": "input(0.0)"})
+    return sr.build(sr.network(sr.NodeTemplate("pop", [op]), 2, couplings=[
+        sr.Coupling("x", "i", np.array([[0, 2.0], [1.0, 0]]))]))
+
+
+def test_network_symbols_are_per_unit():
+    system = _pair_network()
+    assert system.symbol("x[1]").name == "pop/Op/x[1]"
+    assert system.symbol("pop/Op/i[0]").name == "pop/Op/i[0]"
+    for path in ("x", "x[2]"):
+        with pytest.raises(ModelDefinitionError,
+                           match=rf"'{re.escape(path)}' of 'pop' names no single symbol: the "
+                                 r"flattened view has one per unit, 'pop/Op/x\[0\]', "
+                                 r"'pop/Op/x\[1\]'. Ask for one of them, e.g. "
+                                 r"symbol\('pop/Op/x\[0\]'\)"):
+            system.symbol(path)
+
+
+def test_network_latex_subscripts_the_copy():
+    x0, x1 = r"{x}_{\mathrm{pop,Op},0}", r"{x}_{\mathrm{pop,Op},1}"
+    i0, i1 = r"{i}_{\mathrm{pop,Op},0}", r"{i}_{\mathrm{pop,Op},1}"
+    assert _pair_network().latex() == (
+        "\\begin{aligned}\n"
+        rf"\frac{{d}}{{dt}} {x0} &= {i0} - {x0} + 2 {x1} \\" "\n"
+        rf"\frac{{d}}{{dt}} {x1} &= {i1} + {x0} - {x1}" "\n"
+        "\\end{aligned}"
+    )
 
 
 def test_build_is_idempotent_on_systems():
