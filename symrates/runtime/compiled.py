@@ -614,7 +614,9 @@ def integrate_compiled(
     t_end, dt = float(t_end), float(dt)
     stride = _sample_stride(sampling, dt, t_end)
     idx = np.ascontiguousarray(_record_indices(record, problem.n_states), dtype=np.int64)
-    y = _initial_state(problem, y0, check_rate=not problem.delayed)
+    # no trial evaluation of the rhs: it checks a user's Problem returns the right shape,
+    # which the kernel always does
+    y = _initial_state(problem, y0, check_rate=False)
     if problem.delayed:
         problem.start_history(dt)
     real = problem.real

@@ -178,7 +178,9 @@ class ProblemSetup:
         ``{path: value}`` (the other states keep their declared initial values)."""
         if y is None:
             return self.system.initial_state.copy()
-        if isinstance(y, Mapping):
+        # arrays first: the first isinstance(array, Mapping) of a process walks the ABC
+        # registry (~30 µs of a B1 N = 1 run)
+        if not isinstance(y, (np.ndarray, list, tuple)) and isinstance(y, Mapping):
             return self.system.state_from(y, "y0")
         arr = np.array(y, dtype=float).reshape(-1)
         if arr.shape != (self.n_states,):
