@@ -39,14 +39,24 @@ def test_network_equals_the_same_circuit_written_out():
 
 
 def test_uncoupled_heterogeneous_units_run_like_single_models():
+    # a single model runs the compiled loop of one copy, which calls libm's exp where a
+    # network's loop calls _sr_exp (both within ~1 ulp): JR6 (sigmoids) agrees to 1e-12, the
+    # QIF mean field (no exp) bit for bit
     p = np.array([120.0, 220.0, 300.0])
     net = sr.network("jansen_rit.JR6", 3, params={"p": p})
     res = sr.simulate(net, 0.3, dt=1e-4, outputs=["y1"])
     assert res["y1"].shape == (3001, 3)
     for i, value in enumerate(p):
         single = sr.simulate("jansen_rit.JR6", 0.3, dt=1e-4, outputs=["y1"], params={"p": value})
-        np.testing.assert_array_equal(res["y1"][:, i], single["y1"])
+        np.testing.assert_allclose(res["y1"][:, i], single["y1"], rtol=1e-12,
+                                   atol=1e-12 * np.abs(single["y1"]).max())
     np.testing.assert_array_equal(sr.build(net).parameters["JR6/JR6_op/p"], p)
+    eta = np.array([-6.0, -5.0, -3.0])
+    res = sr.simulate(sr.network("montbrio.QIF", 3, params={"eta": eta}), 5.0, dt=1e-3,
+                      outputs=["r"])
+    for i, value in enumerate(eta):
+        single = sr.simulate("montbrio.QIF", 5.0, dt=1e-3, outputs=["r"], params={"eta": value})
+        np.testing.assert_array_equal(res["r"][:, i], single["r"])
 
 
 def _b1(n, steps, seed=42, density=0.1):
