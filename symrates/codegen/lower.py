@@ -276,10 +276,17 @@ def lower(system: SymbolicSystem) -> KernelSpec:
         exprs = spec.rhs if isinstance(spec, GroupSpec) else [spec.source_expr]
         for e in exprs:
             if e.has(Delay):
+                atom = next(iter(e.atoms(Delay)))
+                if isinstance(spec, GroupSpec):     # lowered above; never left over
+                    raise CodegenError(f"Cannot lower {system.name!r}: the delayed value "
+                                       f"{atom} was left in the equations of {spec.name!r}.")
                 raise CodegenError(
-                    f"Cannot lower {system.name!r}: the delayed value {next(iter(e.atoms(Delay)))}"
-                    " is not in a group's equations (a coupling's source cannot be delayed "
-                    "twice); give the edge a delay instead."
+                    f"Cannot lower {system.name!r}: the coupling from group "
+                    f"{groups[spec.source].name!r} to {groups[spec.target].name!r} (input "
+                    f"{spec.target_cin!r}) sends the delayed value {atom}; a coupling's "
+                    "source cannot hold a delayed value yet. Put the delay on the edge "
+                    "instead (send the undelayed variable, with the edge's delay), or use the "
+                    "delayed value in the equations of the node that receives it."
                 )
             bad = [f for f in e.atoms(sympy.Function)
                    if isinstance(f, sympy.core.function.AppliedUndef)]

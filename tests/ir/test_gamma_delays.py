@@ -130,6 +130,18 @@ def test_a_chain_fed_by_a_delayed_value_starts_at_its_history():
     system = sr.build(_spread_from("y = 3 * x(t - 0.5)"))
     assert system.group("_gamma1").initial["chain/z1"].tolist() == [6.0]
     # running it is not supported yet: a coupling's source cannot hold a delayed value
-    with pytest.raises(CodegenError, match=r"the delayed value past\(Op/x, 0.5\) is not in a "
-                                           r"group's equations"):
+    with pytest.raises(CodegenError, match=r"sends the delayed value past\(Op/x, 0.5\); a "
+                                           r"coupling's source cannot hold a delayed value "
+                                           r"yet\. Put the delay on the edge instead"):
         sr.simulate(system, 1.0, dt=1e-2, backend="numpy")
+
+
+def test_a_plain_edge_that_sends_a_delayed_value_says_where_to_put_the_delay():
+    op = sr.OperatorTemplate("Op", ["x' = -x + i", "y = 3 * x(t - 0.5)"],
+                             {"x": "output(2.0)", "y": "variable", "i": "input(0.0)"})
+    circuit = sr.CircuitTemplate("C", {"a": op, "b": op}, [("a/y", "b/i", None, {})])
+    for backend in ("numpy", "cython"):
+        with pytest.raises(CodegenError, match=r"the coupling from group 'Op' to 'Op' \(input "
+                                               r"'Op/i'\) sends the delayed value past\(Op/x, "
+                                               r"0\.5\); .* Put the delay on the edge instead"):
+            sr.simulate(circuit, 1.0, dt=1e-2, method="euler", backend=backend)
