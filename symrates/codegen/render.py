@@ -206,7 +206,7 @@ def _single_context(spec: KernelSpec) -> dict | None:
     the model is too big for it."""
     n = [g.n_nodes for g in spec.groups]
     ns = sum(len(g.states) * m for g, m in zip(spec.groups, n))
-    if not spec.groups or ns > SINGLE_MAX_STATES:
+    if not 0 < ns <= SINGLE_MAX_STATES:      # no states: nothing to keep in registers
         return None
 
     def starts(lengths):

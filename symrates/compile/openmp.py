@@ -45,8 +45,10 @@ _PROBE_TIMEOUT = 120.0  # seconds for one compiler call
 
 _PLAIN_PROGRAM = "int main(void) { return 0; }\n"
 
-# a loop the compiler vectorises with the flags under test (not run: the processor has them)
+# a loop the compiler vectorises with the flags under test at -O2, so that the assembler
+# sees the instructions too (not run: the processor has them)
 _VECTOR_PROGRAM = r"""
+/* compiled with -O2 and the flags under test */
 double x[64];
 
 int main(void) {
@@ -285,8 +287,8 @@ def _accepted_vector_flags(command: tuple[str, ...], tmp: str) -> tuple[str, ...
     source = Path(tmp, "vector.c")
     source.write_text(_VECTOR_PROGRAM)
     for index, flags in enumerate(vector_flag_candidates()):
-        ok, _ = _run([*command, *flags, str(source), "-o", str(Path(tmp, f"vector{index}"))],
-                     cwd=tmp)
+        ok, _ = _run([*command, "-O2", *flags, str(source), "-o",
+                      str(Path(tmp, f"vector{index}"))], cwd=tmp)
         if ok:
             return tuple(flags)
     return ()

@@ -34,6 +34,7 @@ def _problem(system, n_steps, inputs=None):
 
 def _both(problem, y0, **options):
     """(run of one copy, general run) of the same kernel and options."""
+    assert problem.kernel.single
     out = []
     for single in (True, False):
         problem.kernel.single = single
@@ -121,6 +122,10 @@ def test_only_models_run_as_one_copy_take_it():
     assert _problem(one, 10).kernel.single
     p2 = _problem(two, 10)
     assert p2.module is _problem(one, 10).module and not p2.kernel.single
+    with pytest.raises(ValueError, match=r"Kernel.single: this kernel's sizes are not those "
+                                         r"of the run of one copy"):
+        p2.kernel.single = True          # it would read two copies as one
+    assert not p2.kernel.single
     # delays: the general run (histories); the module has no run of one copy
     delayed = sr.build(two_leaky_chain(2.0, delay=0.5))
     assert not kernel_module(delayed).SINGLE

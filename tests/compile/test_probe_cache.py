@@ -62,3 +62,15 @@ def test_a_probe_saved_for_other_vector_candidates_is_not_reused(tmp_path, monke
     first = openmp._saved_probe_path(command, path)
     monkeypatch.setattr(openmp, "vector_flag_candidates", lambda: (("-mavx",),))
     assert openmp._saved_probe_path(command, path) != first
+
+
+def test_the_vector_probe_compiles_with_optimisation(monkeypatch):
+    """At -O0 the loop would not be vectorised, and the probe would only check that the
+    driver takes the flags, not that the assembler takes the instructions."""
+    calls = []
+    real = openmp._run
+    monkeypatch.setattr(openmp, "_run", lambda args, cwd: calls.append(args) or real(args, cwd))
+    command = openmp._compiler_command(None)
+    openmp._probe_now(command, openmp.shutil.which(command[0]))
+    vector = [a for a in calls if any(str(x).endswith("vector.c") for x in a)]
+    assert vector and all("-O2" in a for a in vector)
