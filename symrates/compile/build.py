@@ -50,7 +50,7 @@ from symrates.compile.openmp import _compiler_command, probe_compiler, resolve_o
 from symrates.config import Config
 from symrates.errors import CompilationError
 
-__all__ = ["BASE_CFLAGS", "toolchain", "kernel_path", "is_cached", "load_kernel",
+__all__ = ["BASE_CFLAGS", "toolchain", "kernel_path", "is_cached", "load_kernel", "loaded_module",
            "vector_flags"]
 
 logger = logging.getLogger(__name__)
@@ -74,6 +74,11 @@ _QUOTED_LINES = 40
 _loaded: dict[str, ModuleType] = {}
 _failed: dict[str, CompilationError] = {}
 _lock = threading.Lock()
+
+
+def loaded_module(name: str) -> ModuleType | None:
+    """The kernel module ``name`` if this process loaded it (and no ``clear_cache`` since)."""
+    return _loaded.get(name)
 
 
 def forget_loaded() -> None:

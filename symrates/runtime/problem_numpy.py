@@ -114,13 +114,20 @@ class ProblemSetup:
         self.spec = spec or lowered(system)
         self.n_states = self.spec.n_states
         self.state_names = self._state_names()
-        self.params = [
-            {p: np.array(g.param_values[p], dtype=float) for p in g.parameters}
-            for g in system.groups
-        ]
+        # the system's arrays, shared until written: a parameter set by params= or driven by
+        # inputs= (which NumpyProblem writes step by step) gets a copy of its own
+        self.params = [{p: g.param_values[p] for p in g.parameters} for g in system.groups]
+        own: set[tuple[int, str]] = set()
+
+        def writable(gi: int, local: str) -> None:
+            if (gi, local) not in own:
+                self.params[gi][local] = np.array(self.params[gi][local], dtype=float)
+                own.add((gi, local))
+
         self._driven: list[_Driven] = []
         for path, value in (params or {}).items():
             gi, local, rows = self._param_slot(path, "params")
+            writable(gi, local)
             arr = np.asarray(value, dtype=float)
             if arr.ndim > 1 or (arr.ndim == 1 and arr.shape[0] != rows.stop - rows.start):
                 raise ModelDefinitionError(
@@ -135,6 +142,7 @@ class ProblemSetup:
             self.params[gi][local][rows] = arr
         for path, value in (inputs or {}).items():
             gi, local, rows = self._param_slot(path, "inputs")
+            writable(gi, local)
             if not callable(value):
                 value = np.asarray(value, dtype=float)
                 width = rows.stop - rows.start
@@ -156,10 +164,13 @@ class ProblemSetup:
 
     # -- setup helpers -------------------------------------------------------------------------
     def _state_names(self) -> tuple[str, ...]:
-        names = []
-        for path, (_g, _var, _off, length) in self.system.layout.items():
-            names += [path] if length == 1 else [f"{path}[{c}]" for c in range(length)]
-        return tuple(names)
+        cache = self.system._cache
+        if "state_names" not in cache:
+            names = []
+            for path, (_g, _var, _off, length) in self.system.layout.items():
+                names += [path] if length == 1 else [f"{path}[{c}]" for c in range(length)]
+            cache["state_names"] = tuple(names)
+        return cache["state_names"]
 
     def _param_slot(self, path: str, option: str) -> tuple[int, str, slice]:
         group, local, node_i = self.system.locate(path)

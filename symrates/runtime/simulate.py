@@ -65,9 +65,12 @@ def _compiled_module(backend: str, system: Any, precision: str = "float64",
     from ..compile.openmp import probe_compiler
     from ..config import Config
     from ..errors import CodegenError, CompilationError
-    from .compiled import kernel_module, kernel_source
+    from .compiled import kernel_module, kernel_source, loaded_kernel_module
 
     config = Config.default()
+    module = loaded_kernel_module(system, config=config, precision=precision, noise=noise)
+    if module is not None:
+        return module
     if backend == "cython":
         return kernel_module(system, config=config, precision=precision, noise=noise)
     try:

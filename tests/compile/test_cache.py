@@ -168,8 +168,11 @@ def test_an_unusable_cache_dir_is_a_compilation_error(tmp_path):
 def test_clear_cache_removes_kernels_only_and_forces_a_rebuild(tmp_path, monkeypatch):
     monkeypatch.setenv("SYMRATES_CACHE_DIR", str(tmp_path))
     (tmp_path / "notes.txt").write_text("keep me")
-    model = _new_model("clear")
+    model = sr.build(_new_model("clear"))     # one system: its module is remembered on it
     sr.simulate(model, 1.0, dt=0.01, method="euler", backend="cython")
+    before = STATS.snapshot()
+    sr.simulate(model, 1.0, dt=0.01, method="euler", backend="auto")
+    assert STATS.snapshot()["memory_hits"] == before["memory_hits"] + 1
     kernels = [p for p in tmp_path.iterdir() if p.name.startswith("_sr_kernel_")]
     assert {p.suffix for p in kernels} >= {".so", ".pyx"}
     sources = [p for p in tmp_path.iterdir() if p.name.startswith("_sr_source_")]
@@ -177,7 +180,7 @@ def test_clear_cache_removes_kernels_only_and_forces_a_rebuild(tmp_path, monkeyp
     assert clear_cache() == len(kernels) + len(sources)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
     before = STATS.snapshot()
-    sr.simulate(model, 1.0, dt=0.01, method="euler", backend="cython")
+    sr.simulate(model, 1.0, dt=0.01, method="euler", backend="cython")   # not the forgotten one
     assert STATS.snapshot()["compiled"] == before["compiled"] + 1
     assert clear_cache(Config(cache_dir=tmp_path / "missing")) == 0
 

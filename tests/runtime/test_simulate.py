@@ -176,3 +176,17 @@ def test_the_result_says_how_long_the_time_loop_took(backend):
     res = sr.simulate("wilson_cowan.WC_EI", 1.0, dt=1e-3, method="rk4", backend=backend)
     total = time.perf_counter() - t0
     assert 0.0 < res.timings["integrate_s"] < total
+
+
+def test_params_and_inputs_leave_the_systems_values_alone():
+    """A run's parameter arrays share the system's until params= or inputs= write them."""
+    system = sr.build(sr.network("jansen_rit.JRC", 2))
+    before = {k: np.array(v) for k, v in system.parameters.items()}
+    u = np.full((100, 2), 300.0)
+    for backend in ("numpy", "cython"):
+        sr.simulate(system, 0.01, dt=1e-4, method="euler", backend=backend,
+                    params={"pc/RPO_e_pc/tau": [0.02, 0.03]}, inputs={"u": u})
+        after = system.parameters
+        assert after.keys() == before.keys()
+        for k, v in before.items():
+            np.testing.assert_array_equal(after[k], v, err_msg=k)
