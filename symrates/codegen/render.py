@@ -200,6 +200,13 @@ def _source_key(c: CouplingSpec, source: GroupSpec):
 SINGLE_MAX_STATES = 64
 
 
+def _with_libm_exp(lines: Sequence[str]) -> tuple[str, ...]:
+    """Loop body lines calling libm's ``exp`` instead of ``_sr_exp``, for the run of one copy
+    (scalar code, where libm's is faster; names starting ``_sr_`` are reserved for generated
+    code, so the replaced text can only be that call)."""
+    return tuple(line.replace("_sr_exp(", "exp(") for line in lines)
+
+
 def _single_context(spec: KernelSpec) -> dict | None:
     """The constants of the run of one copy (every group ``n_nodes`` units): sizes, and the
     offsets the runtime packs (``symrates.runtime.compiled._packed``) for those sizes; None if
@@ -308,9 +315,11 @@ def render(spec: KernelSpec, precision: str = "float64",
     if noise_groups:
         summary += (f", multiplicative noise in {len(noise_groups)} group(s)")
     single = None if rates or noise_groups else _single_context(spec)
+    if single:
+        for context in (*groups, *sources):
+            context["scalar_body"] = _with_libm_exp(context["body"])
     return template.render(groups=groups, sources=sources, couplings=couplings, summary=summary,
                            single=single, single_max=SINGLE_MAX_STATES,
-                           n_groups_exact=len(spec.groups),
                            n_groups=max(1, len(groups)), rates=rates, has_delays=bool(rates),
                            real=real, real_formats=repr(formats), noise_groups=noise_groups,
                            noise_digest=noise_digest(noise))
